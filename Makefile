@@ -1,0 +1,46 @@
+# Two entry points, both safe to run on a fresh Debian or Ubuntu machine:
+#   make demo   render the default session to an MP3, and play it when a sound device exists
+#   make test   lint and run the whole test suite
+# Each installs what is missing first: Debian packages through apt, then a virtual environment.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SESSION ?= healthy-spine
+# espeak-ng speaks, ffmpeg encodes and decodes, the ALSA headers build simpleaudio,
+# alsa-utils gives aplay for finding a sound device.
+APT_PACKAGES := espeak-ng ffmpeg libasound2-dev alsa-utils gcc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test system-packages
+
+demo: $(BIN)/.installed
+	$(BIN)/practice render $(SESSION) -o $(SESSION).mp3
+	@if aplay -l 2>/dev/null | grep -q '^card'; then \
+		ffplay -nodisp -autoexit -loglevel error $(SESSION).mp3; \
+	else \
+		echo "No sound device here: open $(SESSION).mp3 in any audio player."; \
+	fi
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check player tests
+	$(BIN)/ruff format --check player tests
+	$(BIN)/python -m pytest
+
+system-packages:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do \
+		dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/.installed: pyproject.toml | system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@

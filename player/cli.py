@@ -1,0 +1,297 @@
+"""The `practice` command: a thin click layer over the library; errors become exit codes here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from player import __version__
+from player.cache import SpeechCache, default_cache_dir
+from player.clips import usable_cache
+from player.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_IO,
+    PracticeError,
+    ScriptProblems,
+)
+from player.library import builtin_ids, load_session
+from player.render import Compiled, compile_session, pcm_bytes, render
+from player.script import load_script
+from player.speech import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
+from player.timeline import (
+    MAX_PACE,
+    MIN_PACE,
+    Timeline,
+    TimingOptions,
+    build_timeline,
+    parse_pace,
+)
+
+ESTIMATED_MS_PER_CHAR = 70  # for `check`, which judges length without synthesizing
+_verbose = False
+
+
+class PaceType(click.ParamType):
+    name = "pace"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_pace(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+class BreathType(click.ParamType):
+    """`IN:OUT` in seconds, such as 4:6 or 3.5:5."""
+
+    name = "in:out"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            inhale, exhale = (float(part) for part in str(value).split(":"))
+        except ValueError:
+            self.fail(f"{value!r} is not IN:OUT: write seconds such as 4:6", param, ctx)
+        if not (1 <= inhale <= 30 and 1 <= exhale <= 30):
+            self.fail(f"{value!r}: each breath phase must be 1 to 30 seconds", param, ctx)
+        return round(inhale * 1000), round(exhale * 1000)
+
+
+def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--pace and --breath, shared by show and render."""
+    command = click.option(
+        "--breath",
+        type=BreathType(),
+        default=None,
+        help="Breath in seconds as IN:OUT, e.g. 4:6 (default: the script's).",
+    )(command)
+    return click.option(
+        "--pace",
+        type=PaceType(),
+        default="normal",
+        show_default=True,
+        help=f"slow (0.8), normal, fast (1.25) or a speed from {MIN_PACE} to {MAX_PACE}; "
+        "stretches breaths, holds and pauses, never the voice.",
+    )(command)
+
+
+def voice_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--voice, --rate and --cache-dir, shared by every command that speaks."""
+    command = click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Speech cache folder (default: $PRACTICE_CACHE_DIR, else audio_cache/ in the "
+        "repository, else your user cache folder).",
+    )(command)
+    command = click.option(
+        "--rate",
+        type=click.IntRange(MIN_RATE, MAX_RATE),
+        default=DEFAULT_RATE,
+        show_default=True,
+        help="Speed of the voice in espeak words per minute.",
+    )(command)
+    return click.option(
+        "--voice",
+        default=DEFAULT_VOICE,
+        show_default=True,
+        help="espeak-ng voice, with an optional +variant.",
+    )(command)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="practice")
+@click.option("--verbose", "-v", is_flag=True, help="Show details behind errors and warnings.")
+def cli(verbose: bool) -> None:
+    """Guided, breath-timed practices you can follow with your eyes closed."""
+    global _verbose
+    _verbose = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="practice: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check(files: tuple[Path, ...]) -> None:
+    """Check session scripts: one line per problem, as FILE:LINE: where: what."""
+    failed = False
+    for path in files:
+        try:
+            script = load_script(path)
+            build_timeline(script, TimingOptions(), lambda text: len(text) * ESTIMATED_MS_PER_CHAR)
+        except ScriptProblems as problems:
+            failed = True
+            for line in problems.problems:
+                click.echo(line)
+            continue
+        steps = sum(len(section.steps) for section in script.sections)
+        click.echo(f"{path}: ok ({len(script.sections)} sections, {steps} steps)")
+    if failed:
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.command()
+@click.argument("session")
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (README).")
+@timing_options
+@voice_options
+def show(session: str, as_json: bool, **options: Any) -> None:
+    """Show a session's timeline without sound: time, section, kind, text."""
+    compiled = _compile(session, options)
+    if as_json:
+        click.echo(json.dumps(compiled.timeline.to_json_dict(), ensure_ascii=False, indent=1))
+    else:
+        _print_timeline(compiled.timeline)
+
+
+@cli.command(name="render")
+@click.argument("session")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file, .mp3 or .wav (default: SESSION.mp3 here).",
+)
+@timing_options
+@voice_options
+def render_command(session: str, output: Path | None, **options: Any) -> None:
+    """Render a session (built-in id or script path) to an MP3 or WAV file."""
+    out = output or Path(f"{Path(session).stem}.mp3")
+    from player.encode import check_output_path
+
+    check_output_path(out)
+    with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
+        compiled = _compile(session, options, cache)
+        with click.progressbar(
+            length=pcm_bytes(compiled.timeline), label="Rendering", file=sys.stderr
+        ) as bar:
+            render(compiled, out, bar.update)
+    minutes = _clock(compiled.timeline.duration_ms)
+    click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@voice_options
+def list_command(as_json: bool, **options: Any) -> None:
+    """List the built-in sessions with their length at normal pace."""
+    rows = []
+    for session_id in builtin_ids():
+        compiled = _compile(session_id, {**options, "pace": 1.0, "breath": None})
+        script = compiled.script
+        rows.append(
+            {
+                "id": session_id,
+                "title": script.title,
+                "minutes": round(compiled.timeline.duration_ms / 60_000, 1),
+                "focus": script.focus,
+                "level": script.level,
+                "props": list(script.props),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    for row in rows:
+        props = ", ".join(row["props"]) or "no props"
+        click.echo(
+            f"{row['id']:<26} {row['minutes']:>5.1f} min  {row['title']}  ({row['focus']}; {props})"
+        )
+
+
+def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = None) -> Compiled:
+    script = load_session(session)
+    breath = options.get("breath") or (None, None)
+    timing = TimingOptions(pace=options["pace"], inhale_ms=breath[0], exhale_ms=breath[1])
+    settings = voice_settings(options["voice"], options["rate"])
+    if cache is None:
+        with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as store:
+            return compile_session(script, timing, settings, store, _synthesis_progress())
+    return compile_session(script, timing, settings, cache, _synthesis_progress())
+
+
+def _synthesis_progress() -> Callable[[int, int], None]:
+    """A progress bar on stderr that appears only when something needs synthesizing."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label="Speaking cues", file=sys.stderr)
+            state["bar"].__enter__()
+        state["bar"].update(1)
+        if done == total:
+            state.pop("bar").__exit__(None, None, None)
+
+    return update
+
+
+def _print_timeline(timeline: Timeline) -> None:
+    click.echo(f"{timeline.title} ({_clock(timeline.duration_ms)})")
+    section = None
+    for event in timeline.events:
+        if event.section != section:
+            section = event.section
+            click.echo(f"\n== {section} ==")
+        where = " ".join(part for part in (event.side, event.phase) if part)
+        text = event.text if event.kind != "silence" else f"({event.duration_ms / 1000:.1f}s)"
+        click.echo(f"{_clock(event.start_ms):>8}  {event.kind:<7} {where:<13} {text}")
+
+
+def _clock(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command; map every error a user can cause to one sentence and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="practice", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("\npractice: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except ScriptProblems as problems:
+        for line in problems.problems:
+            click.echo(line, err=True)
+        sys.exit(problems.exit_code)
+    except PracticeError as err:
+        click.echo(f"practice: {err.message}", err=True)
+        if _verbose and err.detail:
+            click.echo(err.detail, err=True)
+        sys.exit(err.exit_code)
+    except OSError as err:
+        click.echo(f"practice: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
+        sys.exit(EXIT_IO)
+    except Exception as err:
+        click.echo(
+            f"practice: unexpected error ({type(err).__name__}: {err}); run again with "
+            "--verbose and report it",
+            err=True,
+        )
+        if _verbose:
+            traceback.print_exc()
+        sys.exit(EXIT_FAILURE)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,96 @@
+"""Make sure every text a timeline speaks has a valid clip in the cache; report their lengths."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from player.cache import SpeechCache, VoiceSettings
+from player.errors import SynthesisError
+from player.speech import SpeechJob, SpeechWorkers
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """Where each text's clip is, and how long it lasts in ms: what timeline and mixer need."""
+
+    paths: Mapping[str, Path]
+    lengths_ms: Mapping[str, int]
+    synthesized: int  # how many were made in this run (0 on a warm cache)
+
+
+@contextmanager
+def usable_cache(cache: SpeechCache) -> Iterator[SpeechCache]:
+    """The cache itself, or a throwaway one when it cannot be written (no caching, no failure)."""
+    if cache.writable():
+        cache.sweep_stale_temporaries()
+        yield cache
+        return
+    log.warning("the speech cache %s is not writable; speaking without caching", cache.root)
+    with tempfile.TemporaryDirectory(prefix="practice-cache-") as scratch:
+        yield _ReadThroughCache(cache, Path(scratch))
+
+
+class _ReadThroughCache(SpeechCache):
+    """Reads valid entries of a read-only cache, and stores new ones in a scratch folder."""
+
+    def __init__(self, readonly: SpeechCache, scratch: Path) -> None:
+        super().__init__(scratch)
+        self.readonly = readonly
+
+    def path_for(self, key: str) -> Path:
+        existing = self.readonly.path_for(key)
+        return existing if self.readonly.clip_ms(key) is not None else super().path_for(key)
+
+
+def prepare_clips(
+    texts: Mapping[str, str],
+    settings: VoiceSettings,
+    cache: SpeechCache,
+    progress: Progress | None = None,
+    workers: SpeechWorkers | None = None,
+) -> ClipSet:
+    """Synthesize the texts missing from the cache (`texts` maps text to its FILE:LINE origin)."""
+    keys = {text: settings.key(text) for text in texts}
+    lengths = {text: ms for text in texts if (ms := cache.clip_ms(keys[text])) is not None}
+    for damaged in cache.damaged:
+        log.warning("rebuilding the damaged cache entry %s", damaged)
+    cache.damaged.clear()
+    missing = [
+        SpeechJob(text, cache.path_for(keys[text]), texts[text])
+        for text in texts
+        if text not in lengths
+    ]
+    total, done_count = len(missing), 0
+
+    def finished(job: SpeechJob) -> None:
+        nonlocal done_count
+        done_count += 1
+        if progress:
+            progress(done_count, total)
+
+    if missing:
+        pool = workers or SpeechWorkers(settings)
+        try:
+            pool.synthesize(missing, finished)
+        finally:
+            if workers is None:
+                pool.close()
+        for job in missing:
+            ms = cache.clip_ms(keys[job.text])
+            if ms is None:  # a worker reported success; a vanished file is still a failure
+                raise SynthesisError(
+                    f"{job.origin}: the clip for this cue vanished from the cache "
+                    f"({job.path}): run the command again"
+                )
+            lengths[job.text] = ms
+    paths = {text: cache.path_for(keys[text]) for text in texts}
+    return ClipSet(paths=paths, lengths_ms=lengths, synthesized=total)

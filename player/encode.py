@@ -1,0 +1,178 @@
+"""Write session PCM to an MP3 (through ffmpeg) or a WAV, atomically: temp file, then rename."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from player.errors import MissingDependency, OutputError, PracticeError
+from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
+from player.timeline import Chapter
+
+MP3_BITRATE = "64k"  # mono speech: clear at 64 kbps, about 29 MB for a 60-minute session
+SUFFIXES = (".mp3", ".wav")
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str
+    album: str
+    comment: str
+    artist: str = "Practice player"
+    genre: str = "Spoken & Audio"
+
+
+def check_output_path(out: Path) -> None:
+    """Refuse an unknown suffix or a missing ffmpeg before any work is done."""
+    if out.suffix.lower() not in SUFFIXES:
+        raise PracticeError(f"cannot write {out.name}: name the output .mp3 or .wav")
+    if out.suffix.lower() == ".mp3" and not shutil.which("ffmpeg"):
+        raise MissingDependency(
+            "ffmpeg is not installed, and MP3 needs it: install it with "
+            "`sudo apt-get install ffmpeg`, or render to a .wav file"
+        )
+    if not out.parent.exists():
+        raise OutputError(f"the folder {out.parent} does not exist: create it or pick another")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"cannot write to the folder {out.parent}: pick a writable folder")
+
+
+def write_audio(
+    out: Path,
+    pcm: Iterable[bytes],
+    chapters: tuple[Chapter, ...],
+    tags: Tags,
+    advance: Callable[[int], None] = lambda _: None,
+) -> None:
+    """Stream `pcm` into `out`; on any failure or interrupt nothing appears under `out`."""
+    with _atomic_target(out) as tmp:
+        if out.suffix.lower() == ".wav":
+            _write_wav(tmp, pcm, advance)
+        else:
+            _write_mp3(tmp, pcm, chapters, tags, advance)
+
+
+@contextmanager
+def _atomic_target(out: Path) -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f"{out.suffix}.part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except OSError as err:
+        raise _output_error(out, err) from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+
+
+def _output_error(out: Path, err: OSError) -> PracticeError:
+    if err.errno == errno.ENOSPC:
+        return OutputError(f"the disk is full while writing {out}: free some space and try again")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write {out}: pick a writable folder")
+    return OutputError(f"could not write {out}: {err.strerror or err}")
+
+
+def _write_wav(tmp: Path, pcm: Iterable[bytes], advance: Callable[[int], None]) -> None:
+    with wave.open(str(tmp), "wb") as out:
+        out.setnchannels(CHANNELS)
+        out.setsampwidth(SAMPLE_WIDTH)
+        out.setframerate(SAMPLE_RATE)
+        for piece in pcm:
+            out.writeframesraw(piece)
+            advance(len(piece))
+
+
+def _write_mp3(
+    tmp: Path,
+    pcm: Iterable[bytes],
+    chapters: tuple[Chapter, ...],
+    tags: Tags,
+    advance: Callable[[int], None],
+) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".ffmeta", encoding="utf-8") as meta:
+        meta.write(ffmetadata(chapters, tags))
+        meta.flush()
+        command = [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0",
+            "-f", "ffmetadata", "-i", meta.name,
+            "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
+            "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "3",
+            "-f", "mp3", str(tmp),
+        ]  # fmt: skip
+        _run_encoder(command, pcm, advance)
+
+
+def _run_encoder(command: list[str], pcm: Iterable[bytes], advance: Callable[[int], None]) -> None:
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=errors)
+        except FileNotFoundError:
+            raise MissingDependency(
+                "ffmpeg is not installed: install it with `sudo apt-get install ffmpeg`"
+            ) from None
+        code = _feed(process, pcm, advance)
+        errors.seek(0)
+        message = errors.read().decode("utf-8", "replace").strip()
+    if code == 0:
+        return
+    if "No space left" in message:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    last_line = message.splitlines()[-1] if message else f"exit status {code}"
+    raise PracticeError(f"ffmpeg could not encode the MP3 ({last_line})", detail=message)
+
+
+def _feed(
+    process: subprocess.Popen[bytes], pcm: Iterable[bytes], advance: Callable[[int], None]
+) -> int:
+    """Stream the PCM into ffmpeg; on an interrupt or error, stop ffmpeg too."""
+    assert process.stdin is not None
+    try:
+        for piece in pcm:
+            process.stdin.write(piece)
+            advance(len(piece))
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # ffmpeg stopped early; its exit status and stderr say why
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        with suppress(OSError):
+            process.stdin.close()
+    return process.wait()
+
+
+def ffmetadata(chapters: tuple[Chapter, ...], tags: Tags) -> str:
+    """An `;FFMETADATA1` file: tags, and one chapter per section in milliseconds."""
+    lines = [";FFMETADATA1"]
+    for key in ("title", "artist", "album", "genre", "comment"):
+        lines.append(f"{key}={_escape(getattr(tags, key))}")
+    for chapter in chapters:
+        lines += [
+            "[CHAPTER]",
+            "TIMEBASE=1/1000",
+            f"START={chapter.start_ms}",
+            f"END={chapter.end_ms}",
+            f"title={_escape(chapter.title)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    for char in "\\=;#\n":
+        value = value.replace(char, "\\" + char)
+    return value

@@ -1,0 +1,51 @@
+"""The built-in sessions (scripts/), and finding a session by id or path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from player.errors import SessionNotFound
+from player.script import Script, load_script
+
+
+def builtin_dir() -> Path:
+    """scripts/ in a checkout; the packaged copy (player/sessions) in an installed wheel."""
+    packaged = Path(__file__).resolve().parent / "sessions"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "scripts"
+
+
+def builtin_ids() -> list[str]:
+    return sorted(path.stem for path in builtin_dir().glob("*.yaml"))
+
+
+def resolve(session: str) -> Path:
+    """A path to a script file, or the built-in script with that id."""
+    as_path = Path(session)
+    if as_path.suffix in (".yaml", ".yml") or "/" in session:
+        if as_path.is_file():
+            return as_path
+        raise SessionNotFound(f"no script file {session}: check the path")
+    builtin = builtin_dir() / f"{session}.yaml"
+    if builtin.is_file():
+        return builtin
+    known = ", ".join(builtin_ids()) or "none"
+    raise SessionNotFound(
+        f"no session named {session!r}: use a built-in id ({known}) or a path to a .yaml script"
+    )
+
+
+def load_session(session: str) -> Script:
+    return load_script(resolve(session))
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    title: str
+    minutes: float
+    focus: str
+    level: str
+    props: tuple[str, ...]

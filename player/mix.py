@@ -1,0 +1,55 @@
+"""Turn a timeline into the session's PCM, piece by piece, never holding the whole session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from pydub import AudioSegment
+
+from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
+from player.sounds import bell_pcm
+from player.timeline import Event, Timeline
+
+CLIP_MEMORY = 64  # clips kept decoded: breath cues repeat, and a clip is a few hundred kB at most
+
+
+def session_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[bytes]:
+    """Yield each event's audio in order; the pieces add up to exactly the timeline's length.
+
+    Every event is cut at frame boundaries computed from its absolute start and end, so
+    rounding never accumulates: event N starts at frame round(start_ms * rate / 1000).
+    """
+    for event in timeline.events:
+        yield event_pcm(event, clips)
+
+
+def event_pcm(event: Event, clips: Mapping[str, Path]) -> bytes:
+    frames = frames_between(event.start_ms, event.end_ms)
+    if event.kind == "speech":
+        return _fit(_clip_pcm(clips[event.text]), frames)
+    if event.kind == "bell":
+        return _fit(bell_pcm(event.text), frames)  # type: ignore[arg-type]
+    return silence(frames)
+
+
+def total_frames(timeline: Timeline) -> int:
+    return frames_between(0, timeline.duration_ms)
+
+
+@lru_cache(maxsize=CLIP_MEMORY)
+def _clip_pcm(path: Path) -> bytes:
+    """A cached clip in the session format; pydub converts any other rate, width or layout."""
+    clip = AudioSegment.from_file(path, format="wav")
+    if (clip.frame_rate, clip.sample_width, clip.channels) != (SAMPLE_RATE, SAMPLE_WIDTH, CHANNELS):
+        clip = (
+            clip.set_frame_rate(SAMPLE_RATE).set_sample_width(SAMPLE_WIDTH).set_channels(CHANNELS)
+        )
+    return clip.raw_data
+
+
+def _fit(pcm: bytes, frames: int) -> bytes:
+    """Pad with silence (or drop the last frame of rounding) to fill the event exactly."""
+    size = frames * SAMPLE_WIDTH
+    return pcm[:size] if len(pcm) >= size else pcm + bytes(size - len(pcm))

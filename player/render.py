@@ -1,0 +1,69 @@
+"""Put the pieces together: script + options -> clips -> timeline -> audio file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from player.cache import SpeechCache, VoiceSettings
+from player.clips import ClipSet, Progress, prepare_clips
+from player.encode import Tags, check_output_path, write_audio
+from player.mix import session_pcm
+from player.pcm import SAMPLE_WIDTH, frames_between
+from player.script import Script
+from player.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A session ready to sound: its timeline and the clip of every cue it speaks."""
+
+    script: Script
+    timeline: Timeline
+    clips: ClipSet
+
+
+def compile_session(
+    script: Script,
+    timing: TimingOptions,
+    settings: VoiceSettings,
+    cache: SpeechCache,
+    progress: Progress | None = None,
+) -> Compiled:
+    """Synthesize what is missing, then build the exact timeline from the real clip lengths.
+
+    Use it inside `usable_cache(...)`: the clips it points to live as long as that cache.
+    """
+    clips = prepare_clips(spoken_texts(script, timing), settings, cache, progress)
+    timeline = build_timeline(script, timing, clips.lengths_ms)
+    return Compiled(script, timeline, clips)
+
+
+def render(
+    compiled: Compiled,
+    out: Path,
+    advance: Callable[[int], None] = lambda _: None,
+) -> None:
+    """Write the session to `out` (.mp3 or .wav); `advance` receives bytes of PCM written."""
+    check_output_path(out)
+    timeline = compiled.timeline
+    write_audio(
+        out,
+        session_pcm(timeline, compiled.clips.paths),
+        timeline.chapters,
+        session_tags(compiled.script),
+        advance,
+    )
+
+
+def pcm_bytes(timeline: Timeline) -> int:
+    return frames_between(0, timeline.duration_ms) * SAMPLE_WIDTH
+
+
+def session_tags(script: Script) -> Tags:
+    notes = []
+    if script.props:
+        notes.append("Props: " + ", ".join(script.props) + ".")
+    notes.extend(script.cautions)
+    return Tags(title=script.title, album="Gentle back care", comment=" ".join(notes))

@@ -1,0 +1,658 @@
+"""Session scripts: the typed model, and reading a YAML file into it with every problem named.
+
+YAML is only the surface. Every scalar is read as text and typed by our own rules, so
+YAML 1.1's surprises (`1:30` as 90, `017` as 15, `no` as False) never reach the timeline,
+and tags, anchors and duplicate keys are refused rather than silently interpreted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import yaml
+
+from player.durations import DurationError, Span, parse_count, parse_duration
+from player.errors import ScriptProblems
+
+Side = Literal["right", "left"]
+BellSound = Literal["start", "section", "end"]
+
+MAX_FILE_BYTES = 1_000_000
+MAX_STEPS = 2_000
+MAX_TEXT_CHARS = 600
+MAX_REMINDERS = 20
+DEFAULT_INHALE_MS = 4_000
+DEFAULT_EXHALE_MS = 6_000
+SIDE_PLACEHOLDER = "{side}"
+
+
+@dataclass(frozen=True)
+class Say:
+    """A spoken cue."""
+
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Silence: a time, or a number of breath cycles."""
+
+    span: Span
+    line: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Stay in a pose for a time or N breath cycles; reminders are spoken spread through it."""
+
+    span: Span
+    reminders: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class BreathCue:
+    """What is said as an inhale begins and as an exhale begins."""
+
+    inhale: str
+    exhale: str
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """N guided breaths; the first round says `first`, later rounds the shorter `later` form."""
+
+    count: int
+    first: BreathCue
+    later: BreathCue | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Bell:
+    """A bell struck on purpose inside a section (start, section and end bells are automatic)."""
+
+    sound: BellSound
+    line: int
+
+
+@dataclass(frozen=True)
+class Sides:
+    """Steps run once for each side, `first` side first, with {side} filled into the text."""
+
+    steps: tuple[Step, ...]
+    first: Side
+    line: int
+
+
+Step: TypeAlias = Say | Pause | Hold | Rounds | Bell | Sides
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the practice; it becomes a chapter."""
+
+    title: str
+    steps: tuple[Step, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Breath:
+    """The resting breath, in milliseconds, before pace is applied."""
+
+    inhale_ms: int = DEFAULT_INHALE_MS
+    exhale_ms: int = DEFAULT_EXHALE_MS
+
+
+@dataclass(frozen=True)
+class Script:
+    """A whole session script, valid by construction."""
+
+    id: str
+    path: str
+    title: str
+    summary: str
+    focus: str
+    level: str
+    props: tuple[str, ...]
+    cautions: tuple[str, ...]
+    breath: Breath
+    sections: tuple[Section, ...]
+
+
+TOP_KEYS = ("title", "summary", "focus", "level", "props", "cautions", "breath", "sections")
+SECTION_KEYS = ("title", "steps")
+STEP_KINDS = ("say", "pause", "hold", "rounds", "bell", "sides")
+STEP_EXTRA_KEYS = {
+    "say": (),
+    "pause": (),
+    "hold": ("reminders",),
+    "rounds": ("inhale", "exhale", "then"),
+    "bell": (),
+    "sides": ("first",),
+}
+BREATH_KEYS = ("inhale", "exhale")
+BELL_SOUNDS: tuple[BellSound, ...] = ("start", "section", "end")
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and validate a script file; raise ScriptProblems listing every problem found."""
+    path = Path(path)
+    display = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ScriptProblems([f"{display}: cannot read the file: {err.strerror}"]) from None
+    return parse_script(data, display, session_id=path.stem)
+
+
+def parse_script(data: bytes, display: str, session_id: str = "session") -> Script:
+    """Parse the bytes of a script; `display` names the file in problem lines."""
+    reader = _Reader(display)
+    text = reader.decode(data)
+    root = reader.compose(text) if text is not None else None
+    script = reader.script(root, session_id) if root is not None else None
+    if reader.problems or script is None:
+        raise ScriptProblems(reader.problems or [f"{display}: the script is empty"])
+    return script
+
+
+def check_text(text: str, *, in_sides: bool) -> str | None:
+    """Say what is wrong with a cue's text, or None when it can be spoken as written."""
+    if not text.strip():
+        return "the text is empty: write what should be said"
+    if len(text) > MAX_TEXT_CHARS:
+        return (
+            f"the text has {len(text)} characters; split it into cues of at most {MAX_TEXT_CHARS}"
+        )
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs") and char not in "\n\t":
+            return f"the text holds the control character U+{ord(char):04X}: remove it"
+    if re.search(r"<\s*/?\s*[A-Za-z!?][^>]*>", text):
+        return "the text holds markup such as <break/>, which would be read aloud: use a pause step"
+    if not any(char.isalpha() for char in text):
+        return "the text has no words to say: write the cue in words"
+    placeholders = set(re.findall(r"\{[^{}]*\}", text))
+    unknown = placeholders - {SIDE_PLACEHOLDER}
+    if unknown:
+        return f"unknown placeholder {sorted(unknown)[0]}: the only one is {SIDE_PLACEHOLDER}"
+    if placeholders and not in_sides:
+        return f"{SIDE_PLACEHOLDER} works only inside a sides block"
+    return None
+
+
+def normalize_text(text: str) -> str:
+    """Collapse the line breaks and runs of spaces that YAML block text carries."""
+    return " ".join(text.split())
+
+
+class _Reader:
+    """Walks the composed YAML nodes, building the model and collecting problems."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.problems: list[str] = []
+        self.step_count = 0
+        self.lines: list[str] = []
+
+    def problem(self, line: int | None, where: str, what: str) -> None:
+        place = f"{self.display}:{line}" if line else self.display
+        self.problems.append(f"{place}: {where}: {what}" if where else f"{place}: {what}")
+
+    # -- bytes to nodes -------------------------------------------------------------
+
+    def decode(self, data: bytes) -> str | None:
+        if len(data) > MAX_FILE_BYTES:
+            self.problem(None, "", f"the file is larger than {MAX_FILE_BYTES // 1000} kB; split it")
+            return None
+        if b"\x00" in data:
+            self.problem(None, "", "the file is binary, not a YAML script")
+            return None
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]  # a byte-order mark from a Windows editor is harmless
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            self.problem(line, "", "the file is not UTF-8 text: save it as UTF-8")
+            return None
+        if not text.strip():
+            self.problem(None, "", "the script is empty: start with a title and sections")
+            return None
+        return text
+
+    def compose(self, text: str) -> yaml.Node | None:
+        self.lines = text.splitlines()
+        if not self._scan_is_plain(text):
+            return None
+        try:
+            return yaml.compose(text, Loader=_Loader)
+        except yaml.YAMLError as err:  # pragma: no cover - the scan already parsed it
+            self._yaml_problem(err)
+            return None
+
+    def _scan_is_plain(self, text: str) -> bool:
+        """Refuse tags, anchors and aliases before composing: nothing runs, nothing explodes."""
+        clean = True
+        try:
+            for event in yaml.parse(text, Loader=_Loader):
+                line = event.start_mark.line + 1
+                if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                    self.problem(
+                        line,
+                        "",
+                        "anchors and aliases (&name, *name) are not supported: "
+                        "write the text out in full",
+                    )
+                    return False
+                if getattr(event, "tag", None) and not _is_plain_tag(event):
+                    self.problem(line, "", f"the tag {event.tag} is not allowed: remove it")
+                    clean = False
+        except yaml.YAMLError as err:
+            self._yaml_problem(err)
+            return False
+        return clean
+
+    def _yaml_problem(self, err: yaml.YAMLError) -> None:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        hint = "this is not valid YAML"
+        text_line = self.lines[line - 1] if line and line <= len(self.lines) else ""
+        if "\t" in text_line[: len(text_line) - len(text_line.lstrip())] or "tab" in what:
+            hint = "indent with spaces, not tabs"
+        self.problem(line, "", f"{hint} ({what})")
+
+    # -- nodes to the model -----------------------------------------------------------
+
+    def script(self, root: yaml.Node, session_id: str) -> Script | None:
+        fields = self.mapping(root, "", TOP_KEYS, what="the script")
+        if fields is None:
+            return None
+        title = self.text_field(fields, "title", "", required=True)
+        sections_node = fields.get("sections")
+        if sections_node is None:
+            self.problem(_line(root), "", "the script has no sections: add a sections list")
+            sections: tuple[Section, ...] = ()
+        else:
+            sections = self.sections(sections_node)
+        script = Script(
+            id=session_id,
+            path=self.display,
+            title=title or "",
+            summary=self.text_field(fields, "summary", "") or "",
+            focus=self.text_field(fields, "focus", "") or "",
+            level=self.text_field(fields, "level", "") or "",
+            props=self.text_list(fields.get("props"), "props", spoken=False),
+            cautions=self.text_list(fields.get("cautions"), "cautions", spoken=True),
+            breath=self.breath(fields.get("breath")),
+            sections=sections,
+        )
+        return script
+
+    def mapping(
+        self, node: yaml.Node, where: str, allowed: tuple[str, ...], what: str
+    ) -> dict[str, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(
+                _line(node),
+                where,
+                f"{what} must be a mapping of keys to values, not {_describe(node)}",
+            )
+            return None
+        fields: dict[str, yaml.Node] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(_line(key_node), where, "a key must be a plain word")
+                continue
+            key = key_node.value
+            if key in fields:
+                self.problem(
+                    _line(key_node),
+                    _join(where, key),
+                    f"the key appears twice (first on "
+                    f"line {first_line[key]}); YAML would silently keep the last: keep one",
+                )
+                continue
+            if key not in allowed:
+                self.problem(_line(key_node), where, _unknown_key(key, allowed))
+                continue
+            fields[key] = value_node
+            first_line[key] = _line(key_node)
+        return fields
+
+    def scalar(self, node: yaml.Node, where: str, what: str) -> str | None:
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem(
+                _line(node), where, f"{what} must be a single value, not {_describe(node)}"
+            )
+            return None
+        if node.value == "" and not node.style:
+            self.problem(_line(node), where, f"{what} is missing: write a value after the colon")
+            return None
+        return str(node.value)
+
+    def text_field(
+        self, fields: dict[str, yaml.Node], key: str, where: str, *, required: bool = False
+    ) -> str | None:
+        node = fields.get(key)
+        if node is None:
+            if required:
+                self.problem(None, where, f"{key} is missing: add `{key}: ...`")
+            return None
+        value = self.scalar(node, _join(where, key), "the value")
+        if value is None:
+            return None
+        return self.spoken(value, node, _join(where, key), in_sides=False)
+
+    def spoken(self, value: str, node: yaml.Node, where: str, *, in_sides: bool) -> str | None:
+        fault = check_text(value, in_sides=in_sides)
+        if fault:
+            self.problem(_line(node), where, fault)
+            return None
+        return normalize_text(value)
+
+    def text_list(self, node: yaml.Node | None, where: str, *, spoken: bool) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        if isinstance(node, yaml.ScalarNode) and node.value:
+            items = [node]  # a single prop or caution may be written without a list
+        elif isinstance(node, yaml.SequenceNode):
+            items = list(node.value)
+        else:
+            self.problem(_line(node), where, f"must be a list of text, not {_describe(node)}")
+            return ()
+        values = []
+        for index, item in enumerate(items, 1):
+            place = f"{where} {index}"
+            value = self.scalar(item, place, "each entry")
+            if value is not None:
+                checked = (
+                    self.spoken(value, item, place, in_sides=False) if spoken else value.strip()
+                )
+                if checked:
+                    values.append(checked)
+        return tuple(values)
+
+    def breath(self, node: yaml.Node | None) -> Breath:
+        if node is None:
+            return Breath()
+        fields = self.mapping(node, "breath", BREATH_KEYS, what="breath")
+        if fields is None:
+            return Breath()
+        inhale = self.time(fields.get("inhale"), "breath, inhale", DEFAULT_INHALE_MS)
+        exhale = self.time(fields.get("exhale"), "breath, exhale", DEFAULT_EXHALE_MS)
+        for value, name in ((inhale, "inhale"), (exhale, "exhale")):
+            if not 1_000 <= value <= 30_000:
+                self.problem(_line(node), f"breath, {name}", "a breath phase must last 1s to 30s")
+        return Breath(inhale, exhale)
+
+    def time(self, node: yaml.Node | None, where: str, default: int) -> int:
+        if node is None:
+            return default
+        span = self.span(node, where, allow_breaths=False)
+        return span.ms if span else default
+
+    def span(self, node: yaml.Node, where: str, *, allow_breaths: bool) -> Span | None:
+        value = self.scalar(node, where, "the duration")
+        if value is None:
+            return None
+        try:
+            return parse_duration(value, allow_breaths=allow_breaths)
+        except DurationError as err:
+            self.problem(_line(node), where, str(err))
+            return None
+
+    def sections(self, node: yaml.Node) -> tuple[Section, ...]:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.problem(
+                _line(node), "sections", "must be a list of sections, each with a title and steps"
+            )
+            return ()
+        sections = []
+        for index, item in enumerate(node.value, 1):
+            where = f"section {index}"
+            fields = self.mapping(item, where, SECTION_KEYS, what="a section")
+            if fields is None:
+                continue
+            title = self.text_field(fields, "title", where, required=True)
+            steps_node = fields.get("steps")
+            if steps_node is None:
+                self.problem(_line(item), where, "the section has no steps: add a steps list")
+                continue
+            steps = self.steps(steps_node, where, in_sides=False)
+            if title and steps:
+                sections.append(Section(title=title, steps=steps, line=_line(item)))
+        return tuple(sections)
+
+    def steps(self, node: yaml.Node, where: str, *, in_sides: bool) -> tuple[Step, ...]:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.problem(
+                _line(node), _join(where, "steps"), "must be a list with at least one step"
+            )
+            return ()
+        steps = []
+        for index, item in enumerate(node.value, 1):
+            self.step_count += 1
+            if self.step_count == MAX_STEPS + 1:
+                self.problem(
+                    _line(item),
+                    where,
+                    f"a script may have at most {MAX_STEPS} steps: split it into several sessions",
+                )
+            if self.step_count > MAX_STEPS:
+                return ()
+            step = self.step(item, f"{where}, step {index}", in_sides=in_sides)
+            if step is not None:
+                steps.append(step)
+        return tuple(steps)
+
+    def step(self, node: yaml.Node, where: str, *, in_sides: bool) -> Step | None:
+        if isinstance(node, yaml.ScalarNode) and node.value == "bell":
+            return Bell(sound="section", line=_line(node))
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(
+                _line(node), where, f"a step is a mapping such as `say: ...`, not {_describe(node)}"
+            )
+            return None
+        keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+        kinds = [key for key in keys if key in STEP_KINDS]
+        if len(kinds) != 1:
+            self._step_kind_problem(node, where, keys, kinds)
+            return None
+        kind = kinds[0]
+        fields = self.mapping(node, where, (kind, *STEP_EXTRA_KEYS[kind]), what="a step")
+        if fields is None:
+            return None
+        builder: Callable[[dict[str, yaml.Node], str, int, bool], Step | None] = getattr(
+            self, f"_{kind}"
+        )
+        return builder(fields, _join(where, kind), _line(node), in_sides)
+
+    def _step_kind_problem(
+        self, node: yaml.Node, where: str, keys: list[str], kinds: list[str]
+    ) -> None:
+        if kinds:
+            self.problem(
+                _line(node),
+                where,
+                f"a step does one thing, but this has {' and '.join(kinds)}"
+                ": split it into separate steps",
+            )
+            return
+        guesses = [g for key in keys for g in difflib.get_close_matches(key, STEP_KINDS, n=1)]
+        hint = f" (did you mean {guesses[0]}?)" if guesses else ""
+        self.problem(_line(node), where, f"a step needs one of {', '.join(STEP_KINDS)}{hint}")
+
+    def _say(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        node = fields["say"]
+        value = self.scalar(node, where, "the cue")
+        text = self.spoken(value, node, where, in_sides=in_sides) if value is not None else None
+        return Say(text=text, line=line) if text else None
+
+    def _pause(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        span = self.span(fields["pause"], where, allow_breaths=True)
+        return Pause(span=span, line=line) if span else None
+
+    def _hold(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        span = self.span(fields["hold"], where, allow_breaths=True)
+        reminders_node = fields.get("reminders")
+        reminders: tuple[str, ...] = ()
+        if reminders_node is not None:
+            reminders = self.cue_list(reminders_node, where + ", reminders", in_sides)
+            if len(reminders) > MAX_REMINDERS:
+                self.problem(
+                    _line(reminders_node),
+                    where + ", reminders",
+                    f"at most {MAX_REMINDERS} reminders fit in one hold",
+                )
+        return Hold(span=span, reminders=reminders, line=line) if span else None
+
+    def cue_list(self, node: yaml.Node, where: str, in_sides: bool) -> tuple[str, ...]:
+        items = [node] if isinstance(node, yaml.ScalarNode) else getattr(node, "value", None)
+        if not isinstance(items, list) or isinstance(node, yaml.MappingNode):
+            self.problem(_line(node), where, f"must be a list of cues, not {_describe(node)}")
+            return ()
+        cues = []
+        for index, item in enumerate(items, 1):
+            value = self.scalar(item, f"{where} {index}", "each reminder")
+            text = (
+                self.spoken(value, item, f"{where} {index}", in_sides=in_sides) if value else None
+            )
+            if text:
+                cues.append(text)
+        return tuple(cues)
+
+    def _rounds(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        count_text = self.scalar(fields["rounds"], where, "the number of rounds")
+        count = None
+        if count_text is not None:
+            try:
+                count = parse_count(count_text, "number of rounds")
+            except DurationError as err:
+                self.problem(_line(fields["rounds"]), where, str(err))
+            if count is not None and count > 100:
+                self.problem(_line(fields["rounds"]), where, "at most 100 rounds in one step")
+                count = None
+        first = self.breath_cue(fields, where, line, in_sides, required=True)
+        later = None
+        if "then" in fields:
+            then = self.mapping(fields["then"], where + ", then", BREATH_KEYS, what="then")
+            if then is not None:
+                later = self.breath_cue(
+                    then, where + ", then", _line(fields["then"]), in_sides, required=True
+                )
+        if count is None or first is None:
+            return None
+        return Rounds(count=count, first=first, later=later, line=line)
+
+    def breath_cue(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool, *, required: bool
+    ) -> BreathCue | None:
+        texts = {}
+        for phase in BREATH_KEYS:
+            node = fields.get(phase)
+            if node is None:
+                if required:
+                    self.problem(
+                        line, where, f"{phase} is missing: say what to say as the {phase} begins"
+                    )
+                continue
+            value = self.scalar(node, f"{where}, {phase}", "the cue")
+            text = (
+                self.spoken(value, node, f"{where}, {phase}", in_sides=in_sides) if value else None
+            )
+            if text:
+                texts[phase] = text
+        if len(texts) != 2:
+            return None
+        return BreathCue(inhale=texts["inhale"], exhale=texts["exhale"])
+
+    def _bell(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        sound = self.scalar(fields["bell"], where, "the bell")
+        if sound is None:
+            return None
+        if sound not in BELL_SOUNDS:
+            self.problem(
+                _line(fields["bell"]),
+                where,
+                f"unknown bell {sound!r}: use one of "
+                f"{', '.join(BELL_SOUNDS)}" + _did_you_mean(sound, BELL_SOUNDS),
+            )
+            return None
+        return Bell(sound=sound, line=line)  # type: ignore[arg-type]
+
+    def _sides(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        if in_sides:
+            self.problem(line, where, "a sides block cannot hold another sides block")
+            return None
+        first: Side = "right"
+        if "first" in fields:
+            value = self.scalar(fields["first"], where + ", first", "the first side")
+            if value not in ("right", "left"):
+                self.problem(
+                    _line(fields["first"]),
+                    where + ", first",
+                    f"{value!r} is not a side: write right or left",
+                )
+            else:
+                first = value  # type: ignore[assignment]
+        steps = self.steps(fields["sides"], where, in_sides=True)
+        return Sides(steps=steps, first=first, line=line) if steps else None
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader; C speed where libyaml is installed."""
+
+
+def _is_plain_tag(event: yaml.Event) -> bool:
+    # `!` alone is YAML's "non-specific" tag that quoting produces; it is not a type.
+    return event.tag == "!"
+
+
+def _line(node: yaml.Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 0
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}, {key}" if where else key
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"the text {node.value[:40]!r}" if node.value else "nothing"
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    return (
+        f"unknown key {key!r}{_did_you_mean(key, allowed)}: the keys here are {', '.join(allowed)}"
+    )

@@ -1,0 +1,77 @@
+"""Bells made in code: a struck singing bowl of a few inharmonic partials with a long decay."""
+
+from __future__ import annotations
+
+import array
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from player.pcm import SAMPLE_RATE, bytes_of, frame_at
+from player.script import BellSound
+from player.timeline import BELL_MS
+
+BELL_PEAK = 0.32  # about -10 dBFS: the bell sits under the voice, which peaks near -2 dBFS
+ATTACK_MS = 12
+
+
+@dataclass(frozen=True)
+class Partial:
+    ratio: float  # frequency as a multiple of the fundamental
+    amplitude: float
+    decay_s: float  # time for the partial to fall to 1/e
+
+
+# Ratios of a real bowl's modes are far from whole numbers; the slight detune of each pair
+# gives the slow beating that makes a bowl shimmer.
+BOWL = (
+    Partial(1.0, 1.0, 2.6),
+    Partial(1.004, 0.35, 2.4),
+    Partial(2.76, 0.45, 1.4),
+    Partial(2.768, 0.2, 1.3),
+    Partial(5.40, 0.18, 0.7),
+    Partial(8.93, 0.07, 0.35),
+)
+FUNDAMENTAL_HZ: dict[BellSound, float] = {"start": 262.0, "section": 330.0, "end": 220.0}
+DECAY_SCALE: dict[BellSound, float] = {"start": 1.0, "section": 0.8, "end": 1.4}
+
+
+@cache
+def bell_pcm(sound: BellSound) -> bytes:
+    """The bell as session-format PCM, exactly as long as the timeline's bell event."""
+    frames = frame_at(BELL_MS[sound])
+    mix = [0.0] * frames
+    fundamental = FUNDAMENTAL_HZ[sound]
+    for partial in BOWL:
+        _add_partial(
+            mix,
+            fundamental * partial.ratio,
+            partial.amplitude,
+            partial.decay_s * DECAY_SCALE[sound],
+        )
+    return bytes_of(_shape(mix))
+
+
+def _add_partial(mix: list[float], hz: float, amplitude: float, decay_s: float) -> None:
+    """Add a decaying sine by rotating a phasor: one multiply per sample, no drift to speak of."""
+    step = complex(
+        math.cos(2 * math.pi * hz / SAMPLE_RATE), math.sin(2 * math.pi * hz / SAMPLE_RATE)
+    )
+    step *= math.exp(-1.0 / (decay_s * SAMPLE_RATE))
+    phasor = complex(0.0, amplitude)
+    for i in range(len(mix)):
+        mix[i] += phasor.imag
+        phasor *= step
+
+
+def _shape(mix: list[float]) -> array.array:
+    """Soft attack, a fade to true silence at the end, and scaling to the bell's peak."""
+    attack = SAMPLE_RATE * ATTACK_MS // 1000
+    release = len(mix) // 5
+    for i in range(attack):
+        mix[i] *= i / attack
+    for i in range(release):
+        mix[-1 - i] *= i / release
+    peak = max(abs(v) for v in mix) or 1.0
+    scale = BELL_PEAK * 32767 / peak
+    return array.array("h", (int(v * scale) for v in mix))

@@ -1,0 +1,220 @@
+"""Speech synthesis with pyttsx3 (espeak-ng on Linux): a pool of worker processes.
+
+espeak runs inside the calling process, so text that crashes it would kill the program:
+each worker is a separate process with a deadline per cue, and a crashed or hung worker is
+replaced while its cue is reported by file and line. pyttsx3's traps on Linux are handled
+in `speech_worker`: `runAndWait()` may return before the WAV is written (we wait for the
+`finished-utterance` event and then validate the file), queued saves lose all but the last
+(one save per run), every save prints to stdout (workers write to /dev/null), and an
+unknown voice or variant is silently ignored (workers check it and refuse).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import IO
+
+from player.cache import VoiceSettings
+from player.errors import MissingDependency, PracticeError, SynthesisError
+
+ENGINE = "pyttsx3-espeak-ng"
+# Measured on this project's cue text (see README): espeak's rate 140 speaks about 160 words a
+# minute, and the klatt variant is softer and clearer than the default voice.
+DEFAULT_VOICE = "en-us+klatt"
+DEFAULT_RATE = 140
+MIN_RATE, MAX_RATE = 80, 300
+BASE_TIMEOUT_S = 15.0
+TIMEOUT_PER_CHAR_S = 0.05
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class SpeechJob:
+    """Speak `text` into the cache file `path`; `origin` is `FILE:LINE` for error messages."""
+
+    text: str
+    path: Path
+    origin: str
+
+
+def espeak_version() -> str:
+    """espeak-ng's version string, read from its library without starting synthesis."""
+    name = ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")
+    if not name:
+        raise MissingDependency(
+            "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`"
+        )
+    library = ctypes.CDLL(name)
+    library.espeak_Info.restype = ctypes.c_char_p
+    library.espeak_Info.argtypes = [ctypes.c_void_p]
+    return (library.espeak_Info(None) or b"unknown").decode("ascii", "replace")
+
+
+def voice_settings(voice: str = DEFAULT_VOICE, rate: int = DEFAULT_RATE) -> VoiceSettings:
+    """The settings that name this engine, its version, the voice and the rate."""
+    engine_version = f"pyttsx3 {version('pyttsx3')}; espeak-ng {espeak_version()}"
+    return VoiceSettings(ENGINE, engine_version, voice, rate)
+
+
+def job_timeout_s(text: str) -> float:
+    return BASE_TIMEOUT_S + TIMEOUT_PER_CHAR_S * len(text)
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen[bytes]
+    job: SpeechJob | None = None
+    deadline: float = 0.0
+
+    @property
+    def replies(self) -> IO[bytes]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+
+@dataclass
+class SpeechWorkers:
+    """A small pool of synthesis processes that survives crashes and hangs of the engine."""
+
+    settings: VoiceSettings
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    timeout_s: Callable[[str], float] = job_timeout_s
+    _pool: list[_Worker] = field(default_factory=list)
+
+    def __enter__(self) -> SpeechWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def synthesize(self, jobs: Sequence[SpeechJob], done: Callable[[SpeechJob], None]) -> None:
+        """Speak every job into its file; raise SynthesisError naming each cue that failed."""
+        queue = deque(jobs)
+        failures: list[str] = []
+        while len(self._pool) < min(self.workers, len(queue)):
+            self._pool.append(self._start())
+        while queue or any(worker.job for worker in self._pool):
+            for worker in self._pool:
+                if worker.job is None and queue:
+                    self._assign(worker, queue.popleft())
+            self._collect(failures, done)
+        if failures:
+            more = f" (and {len(failures) - 1} more cues failed)" if len(failures) > 1 else ""
+            raise SynthesisError(failures[0] + more, detail="\n".join(failures))
+
+    def close(self) -> None:
+        for worker in self._pool:
+            _stop(worker)
+        self._pool = []
+
+    def _assign(self, worker: _Worker, job: SpeechJob) -> None:
+        worker.job = job
+        worker.deadline = time.monotonic() + self.timeout_s(job.text)
+        request = json.dumps({"text": job.text, "path": str(job.path)}) + "\n"
+        assert worker.process.stdin is not None
+        try:
+            worker.process.stdin.write(request.encode("utf-8"))
+            worker.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # the worker died; reading its reply finds that out
+
+    def _collect(self, failures: list[str], done: Callable[[SpeechJob], None]) -> None:
+        busy = [worker for worker in self._pool if worker.job]
+        timeout = max(0.0, min(worker.deadline for worker in busy) - time.monotonic())
+        ready = wait([worker.replies for worker in busy], timeout)
+        for index, worker in enumerate(self._pool):
+            job = worker.job
+            if job is None:
+                continue
+            if worker.replies in ready:
+                reply = worker.replies.readline()
+                if not reply:
+                    failures.append(
+                        f"{job.origin}: the speech engine crashed on the cue "
+                        f"{_excerpt(job.text)}: reword it"
+                    )
+                    self._replace(index)
+                    continue
+                worker.job = None
+                answer = json.loads(reply)
+                if answer.get("ok"):
+                    done(job)
+                else:
+                    failures.append(
+                        f"{job.origin}: could not speak {_excerpt(job.text)}: {answer.get('error')}"
+                    )
+            elif time.monotonic() >= worker.deadline:
+                failures.append(
+                    f"{job.origin}: the speech engine hung on the cue "
+                    f"{_excerpt(job.text)}: reword it"
+                )
+                self._replace(index)
+
+    def _replace(self, index: int) -> None:
+        _stop(self._pool[index])
+        self._pool[index] = self._start()
+
+    def _start(self) -> _Worker:
+        command = [
+            sys.executable,
+            "-m",
+            "player.speech_worker",
+            self.settings.voice,
+            str(self.settings.rate),
+        ]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        worker = _Worker(process)
+        if not wait([worker.replies], START_TIMEOUT_S):
+            _stop(worker)
+            raise SynthesisError(
+                "the speech engine did not start within 30 seconds: "
+                "check espeak-ng with `espeak-ng hello`"
+            )
+        line = worker.replies.readline()
+        hello = (
+            json.loads(line) if line else {"error": "it crashed while starting", "missing": True}
+        )
+        if hello.get("ready"):
+            return worker
+        _stop(worker)
+        if hello.get("missing"):
+            raise MissingDependency(
+                f"the speech engine is not usable: {hello['error']}; install "
+                "espeak-ng with `sudo apt-get install espeak-ng`"
+            )
+        raise PracticeError(hello["error"])
+
+
+def _stop(worker: _Worker) -> None:
+    with suppress(OSError):
+        assert worker.process.stdin is not None
+        worker.process.stdin.close()
+    try:
+        worker.process.wait(0.5)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+    worker.replies.close()
+
+
+def _excerpt(text: str, limit: int = 50) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")

@@ -1,0 +1,376 @@
+"""Compile a script into the timeline: typed events with exact integer-millisecond times.
+
+This is a pure function of (script, options, spoken clip lengths). Render, playback,
+preview, chapters and tests all read the timeline it returns; nothing here touches audio.
+
+The voice track is one line of events with no gaps and no overlaps: every millisecond
+from 0 to `duration_ms` belongs to exactly one event, so two voices never sound at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from player.errors import ScriptProblems
+from player.script import (
+    SIDE_PLACEHOLDER,
+    Bell,
+    BellSound,
+    BreathCue,
+    Hold,
+    Pause,
+    Rounds,
+    Say,
+    Script,
+    Side,
+    Sides,
+    Step,
+)
+
+Kind = Literal["speech", "bell", "silence", "tone"]
+Phase = Literal["inhale", "exhale"]
+
+PACE_NAMES = {"slow": 0.8, "normal": 1.0, "fast": 1.25}
+MIN_PACE, MAX_PACE = 0.5, 2.0
+CUE_GAP_MS = 900  # silence after a spoken cue, at normal pace
+PHASE_GAP_MS = 400  # breathing room after a cue that had to lengthen its breath phase
+SECTION_TITLE_GAP_MS = 1_200
+BELL_MS: dict[BellSound, int] = {"start": 5_000, "section": 4_000, "end": 8_000}
+MAX_SESSION_MS = 4 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TimingOptions:
+    """What the listener chose: pace is a speed (2.0 halves every silence, never the voice)."""
+
+    pace: float = 1.0
+    inhale_ms: int | None = None  # overrides the script's breath when set
+    exhale_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if not MIN_PACE <= self.pace <= MAX_PACE:
+            raise ValueError(f"pace must be between {MIN_PACE} and {MAX_PACE}, not {self.pace}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stretch of the voice track; `text` is the words of speech or the name of a bell."""
+
+    start_ms: int
+    end_ms: int
+    kind: Kind
+    section: str
+    text: str = ""
+    side: Side | None = None
+    phase: Phase | None = None
+    step: int = 0  # which step instance (0 is the opening); play skips by it
+    line: int = 0  # the script line the event comes from, 0 when generated
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start_ms: int
+    end_ms: int
+    title: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    title: str
+    duration_ms: int
+    chapters: tuple[Chapter, ...]
+    events: tuple[Event, ...]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The public `practice show --json` shape (documented in the README)."""
+        return {
+            "title": self.title,
+            "duration_ms": self.duration_ms,
+            "chapters": [asdict(chapter) for chapter in self.chapters],
+            "events": [asdict(event) for event in self.events],
+        }
+
+
+ClipLengths = Mapping[str, int] | Callable[[str], int]
+
+
+def parse_pace(value: str) -> float:
+    """Read `slow`, `normal`, `fast` or a factor such as 0.9; raise ValueError with the rule."""
+    named = PACE_NAMES.get(value.strip().lower())
+    if named is not None:
+        return named
+    try:
+        pace = float(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a pace: use slow, normal, fast or a number "
+            f"from {MIN_PACE} to {MAX_PACE}"
+        ) from None
+    if not MIN_PACE <= pace <= MAX_PACE:
+        raise ValueError(
+            f"pace {value} is out of range: use a number from {MIN_PACE} to {MAX_PACE}"
+        )
+    return pace
+
+
+def spoken_texts(script: Script, options: TimingOptions) -> dict[str, str]:
+    """Every distinct text the timeline will speak, in first-spoken order, with its FILE:LINE."""
+    lengths: dict[str, int] = {}
+
+    def record(text: str) -> int:
+        lengths.setdefault(text, 1_000)
+        return 1_000
+
+    timeline = build_timeline(script, options, record)
+    origins: dict[str, str] = {}
+    for event in timeline.events:
+        if event.kind == "speech" and event.text not in origins:
+            origins[event.text] = f"{script.path}:{event.line}" if event.line else script.path
+    return origins
+
+
+def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths) -> Timeline:
+    """Compile `script` at `options`, given the spoken length of each text in milliseconds."""
+    lookup = clip_ms if callable(clip_ms) else clip_ms.__getitem__
+    builder = _Builder(script, options, lookup)
+    builder.run()
+    if builder.t > MAX_SESSION_MS:
+        hours = builder.t / 3_600_000
+        raise ScriptProblems(
+            [
+                f"{script.path}: the session would last {hours:.1f} hours at this "
+                "pace, over the 4-hour cap: shorten it or raise the pace"
+            ]
+        )
+    return Timeline(
+        title=script.title,
+        duration_ms=builder.t,
+        chapters=tuple(builder.chapters),
+        events=tuple(builder.events),
+    )
+
+
+def count_prefix(round_number: int, rounds: int) -> str:
+    """The generated count spoken with a round's inhale cue: "Two more." and "Last one."."""
+    if rounds >= 2 and round_number == rounds:
+        return "Last one. "
+    if rounds >= 3 and round_number == rounds - 1:
+        return "Two more. "
+    return ""
+
+
+def props_sentence(props: tuple[str, ...]) -> str:
+    if len(props) == 1:
+        return f"For this practice you will need {props[0]}."
+    return f"For this practice you will need {', '.join(props[:-1])} and {props[-1]}."
+
+
+def side_announcement(side: Side, first: bool) -> str:
+    return f"Starting with the {side} side." if first else f"Now the {side} side."
+
+
+@dataclass
+class _Labels:
+    section: str = ""
+    side: Side | None = None
+    step: int = 0
+    line: int = 0
+
+
+@dataclass
+class _Builder:
+    script: Script
+    options: TimingOptions
+    clip_ms: Callable[[str], int]
+    t: int = 0
+    events: list[Event] = field(default_factory=list)
+    chapters: list[Chapter] = field(default_factory=list)
+    labels: _Labels = field(default_factory=_Labels)
+
+    # -- scaling ----------------------------------------------------------------------
+
+    def scaled(self, ms: int) -> int:
+        """Silence at the chosen pace; the voice itself is never scaled."""
+        return round(ms / self.options.pace)
+
+    @property
+    def inhale_ms(self) -> int:
+        return self.scaled(self.options.inhale_ms or self.script.breath.inhale_ms)
+
+    @property
+    def exhale_ms(self) -> int:
+        return self.scaled(self.options.exhale_ms or self.script.breath.exhale_ms)
+
+    # -- emitting events ----------------------------------------------------------------
+
+    def emit(self, kind: Kind, length_ms: int, text: str = "", phase: Phase | None = None) -> None:
+        if length_ms <= 0:
+            return
+        labels = self.labels
+        self.events.append(
+            Event(
+                self.t,
+                self.t + length_ms,
+                kind,
+                labels.section,
+                text,
+                labels.side,
+                phase,
+                labels.step,
+                labels.line,
+            )
+        )
+        self.t += length_ms
+
+    def speak(self, text: str, phase: Phase | None = None) -> None:
+        self.emit("speech", max(1, int(self.clip_ms(text))), text, phase)
+
+    def silence_until(self, end_ms: int, phase: Phase | None = None) -> None:
+        self.emit("silence", end_ms - self.t, phase=phase)
+
+    def say(self, text: str) -> None:
+        self.speak(text)
+        self.emit("silence", self.scaled(CUE_GAP_MS))
+
+    def bell(self, sound: BellSound) -> None:
+        self.emit("bell", BELL_MS[sound], sound)
+
+    def next_step(self, line: int) -> None:
+        self.labels.step += 1
+        self.labels.line = line
+
+    # -- the session ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        for index, section in enumerate(self.script.sections):
+            start = 0 if index == 0 else self.t
+            self.labels.section = section.title
+            self.next_step(section.line)
+            if index == 0:
+                self.opening()
+            else:
+                self.bell("section")
+            self.speak(section.title)
+            self.emit("silence", self.scaled(SECTION_TITLE_GAP_MS))
+            for step in section.steps:
+                self.step(step)
+            if index == len(self.script.sections) - 1:
+                self.next_step(0)
+                self.bell("end")
+            self.chapters.append(Chapter(start, self.t, section.title))
+
+    def opening(self) -> None:
+        self.bell("start")
+        self.say(f"{self.script.title}.")
+        if self.script.props:
+            self.say(props_sentence(self.script.props))
+        for caution in self.script.cautions:
+            self.say(caution)
+
+    def step(self, step: Step, side: Side | None = None) -> None:
+        self.next_step(step.line)
+        match step:
+            case Say(text=text):
+                self.say(_fill_side(text, side))
+            case Pause(span=span):
+                self.pause(span.ms, span.breaths)
+            case Hold():
+                self.hold(step, side)
+            case Rounds():
+                self.rounds(step, side)
+            case Bell(sound=sound):
+                self.bell(sound)
+            case Sides():
+                self.sides(step)
+
+    def sides(self, block: Sides) -> None:
+        order: tuple[Side, Side] = (
+            ("right", "left") if block.first == "right" else ("left", "right")
+        )
+        for number, side in enumerate(order):
+            self.labels.side = side
+            self.next_step(block.line)
+            self.say(side_announcement(side, first=number == 0))
+            for inner in block.steps:
+                self.step(inner, side)
+            self.labels.side = None
+
+    def pause(self, ms: int, breaths: int) -> None:
+        if breaths:
+            for _ in range(breaths):
+                self.breath_cycle()
+        else:
+            self.emit("silence", self.scaled(ms))
+
+    def breath_cycle(self, inhale_cue: str | None = None, exhale_cue: str | None = None) -> None:
+        """One inhale and one exhale; a cue starts exactly on its phase and may lengthen it."""
+        self.breath_phase("inhale", self.inhale_ms, inhale_cue)
+        self.breath_phase("exhale", self.exhale_ms, exhale_cue)
+
+    def breath_phase(self, phase: Phase, base_ms: int, cue: str | None) -> None:
+        phase_start = self.t
+        phase_ms = base_ms
+        if cue is not None:
+            self.speak(cue, phase)
+            phase_ms = max(base_ms, self.t - phase_start + PHASE_GAP_MS)
+        self.silence_until(phase_start + phase_ms, phase)
+
+    def rounds(self, step: Rounds, side: Side | None) -> None:
+        for number in range(1, step.count + 1):
+            cue: BreathCue = step.first if number == 1 or step.later is None else step.later
+            inhale = count_prefix(number, step.count) + _fill_side(cue.inhale, side)
+            self.breath_cycle(inhale, _fill_side(cue.exhale, side))
+
+    def hold(self, step: Hold, side: Side | None) -> None:
+        reminders = [_fill_side(text, side) for text in step.reminders]
+        if step.span.breaths:
+            self.breath_hold(step.span.breaths, reminders)
+        else:
+            self.timed_hold(self.scaled(step.span.ms), reminders)
+
+    def breath_hold(self, cycles: int, reminders: list[str]) -> None:
+        """N breath cycles; reminders start on an inhale, spread out, never over each other."""
+        pending = deque(reminders)
+        due = deque(_spread(len(reminders), cycles))
+        hold_start = self.t
+        cycle_ms = self.inhale_ms + self.exhale_ms
+        for cycle in range(cycles):
+            cycle_start = hold_start + cycle * cycle_ms
+            voice_free = self.t <= cycle_start
+            if pending and cycle >= due[0] and voice_free:
+                due.popleft()
+                self.speak(pending.popleft(), "inhale")
+            self.silence_until(cycle_start + self.inhale_ms, "inhale")
+            self.silence_until(cycle_start + cycle_ms, "exhale")
+        for leftover in pending:  # reminders that did not fit: say them, never drop them
+            self.speak(leftover)
+            self.emit("silence", PHASE_GAP_MS)
+
+    def timed_hold(self, hold_ms: int, reminders: list[str]) -> None:
+        start = self.t
+        for number, offset in enumerate(_spread_ms(len(reminders), hold_ms)):
+            # a reminder that overran leaves a short gap before the next, never none
+            after_previous = self.t + PHASE_GAP_MS if number else self.t
+            self.silence_until(max(start + offset, after_previous))
+            self.speak(reminders[number])
+        self.silence_until(max(start + hold_ms, self.t + PHASE_GAP_MS))
+
+
+def _fill_side(text: str, side: Side | None) -> str:
+    return text.replace(SIDE_PLACEHOLDER, side) if side else text
+
+
+def _spread(count: int, cycles: int) -> list[int]:
+    """Cycle numbers for `count` reminders spread through `cycles`, leaving the first quiet."""
+    return [max(1, (index + 1) * cycles // (count + 1)) for index in range(count)]
+
+
+def _spread_ms(count: int, hold_ms: int) -> list[int]:
+    return [(index + 1) * hold_ms // (count + 1) for index in range(count)]

@@ -1,0 +1,58 @@
+"""Shared fixtures: script files written on the fly, and one real speech cache per test run."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from player.cache import SpeechCache
+from player.speech import voice_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+MINIMAL = """\
+title: Tiny practice
+sections:
+  - title: Only
+    steps:
+      - say: Lie down and rest.
+"""
+
+
+@pytest.fixture
+def write_script(tmp_path: Path) -> Callable[..., Path]:
+    """Write YAML text (dedented) or raw bytes to a script file and return its path."""
+
+    def write(content: str | bytes, name: str = "practice.yaml") -> Path:
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real speech cache for the whole run, so each cue is synthesized once."""
+    return tmp_path_factory.mktemp("speech-cache")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(shared_cache_dir: Path) -> SpeechCache:
+    return SpeechCache(shared_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return voice_settings()
+
+
+def fake_clip_ms(text: str) -> int:
+    """A stand-in for real clip lengths in timing tests: about 15 characters a second."""
+    return 200 + 65 * len(text)
