@@ -1,12 +1,11 @@
 """Speech synthesis with pyttsx3 (espeak-ng on Linux): a pool of worker processes.
 
 espeak runs inside the calling process, so text that crashes it would kill the program:
-each worker is a separate process with a deadline per cue, and a crashed or hung worker is
-replaced while its cue is reported by file and line. pyttsx3's traps on Linux are handled
-in `speech_worker`: `runAndWait()` may return before the WAV is written (we wait for the
-`finished-utterance` event and then validate the file), queued saves lose all but the last
-(one save per run), every save prints to stdout (workers write to /dev/null), and an
-unknown voice or variant is silently ignored (workers check it and refuse).
+each worker is a separate process (`player.speech_worker`) with a deadline per cue, and a
+crashed or hung worker is replaced while its cue is reported by file and line. The
+worker handles pyttsx3's traps on Linux: runAndWait() can return before the WAV is
+written, queued saves lose all but the last, every save prints to stdout, an unknown
+voice or variant is silently ignored, and its own stop() can cancel a cue or the rate.
 """
 
 from __future__ import annotations

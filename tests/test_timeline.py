@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from player.durations import Span
 from player.errors import ScriptProblems
 from player.script import Breath, BreathCue, Hold, Pause, Rounds, Say, Script, Section, Sides
-from player.durations import Span
 from player.timeline import (
     BELL_MS,
     CUE_GAP_MS,
@@ -55,7 +55,7 @@ def events_of_step(timeline: Timeline, text: str) -> list[Event]:
 
 def assert_voice_track_is_whole(timeline: Timeline) -> None:
     assert timeline.events[0].start_ms == 0
-    for before, after in zip(timeline.events, timeline.events[1:]):
+    for before, after in zip(timeline.events, timeline.events[1:], strict=False):
         assert before.end_ms == after.start_ms, (before, after)
     assert all(event.end_ms > event.start_ms for event in timeline.events)
     assert timeline.events[-1].end_ms == timeline.duration_ms
@@ -191,7 +191,7 @@ def test_each_section_is_a_chapter_that_starts_with_its_bell():
     assert [c.title for c in timeline.chapters] == ["One", "Two", "Three"]
     assert timeline.chapters[0].start_ms == 0
     assert timeline.chapters[-1].end_ms == timeline.duration_ms
-    for before, after in zip(timeline.chapters, timeline.chapters[1:]):
+    for before, after in zip(timeline.chapters, timeline.chapters[1:], strict=False):
         assert before.end_ms == after.start_ms
         first = next(e for e in timeline.events if e.start_ms == after.start_ms)
         assert (first.kind, first.text, first.section) == ("bell", "section", after.title)
@@ -226,7 +226,9 @@ def test_slower_pace_stretches_breaths_holds_and_pauses_and_never_the_voice_or_b
     for line in (7, 8, 11):  # holds and breath pauses: the whole step, reminders included
         assert abs(step_ms(slow, line) - step_ms(normal, line) * 1.25) <= 2
     lengthened = 0
-    for (a_cue, a_ms), (b_cue, b_ms) in zip(breath_phases(normal), breath_phases(slow)):
+    for (a_cue, a_ms), (_b_cue, b_ms) in zip(
+        breath_phases(normal), breath_phases(slow), strict=False
+    ):
         if a_ms == a_cue + PHASE_GAP_MS:  # lengthened to fit its cue: the exception
             lengthened += 1
             assert b_ms >= a_ms
