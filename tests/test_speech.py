@@ -102,7 +102,9 @@ def test_a_hung_engine_is_stopped_at_its_deadline_and_replaced(settings, tmp_pat
         SpeechJob(slow_text, tmp_path / "slow.wav", "demo.yaml:3"),
         SpeechJob("Next cue.", tmp_path / "next.wav", "demo.yaml:4"),
     ]
-    with SpeechWorkers(settings, workers=1, timeout_s=deadline) as pool:
-        with pytest.raises(SynthesisError, match=r"demo.yaml:3: the speech engine hung"):
-            pool.synthesize(jobs, lambda job: None)
+    with (
+        SpeechWorkers(settings, workers=1, timeout_s=deadline) as pool,
+        pytest.raises(SynthesisError, match=r"demo.yaml:3: the speech engine hung"),
+    ):
+        pool.synthesize(jobs, lambda job: None)
     assert read_wav_frames(tmp_path / "next.wav")
