@@ -15,6 +15,7 @@ import click
 from player import __version__
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
+from player.encode import check_output_path
 from player.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -176,15 +177,15 @@ def show(session: str, as_json: bool, **options: Any) -> None:
 def render_command(session: str, output: Path | None, **options: Any) -> None:
     """Render a session (built-in id or script path) to an MP3 or WAV file."""
     out = output or Path(f"{Path(session).stem}.mp3")
-    from player.encode import check_output_path
-
     check_output_path(out)
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         compiled = _compile(session, options, cache)
-        with click.progressbar(
-            length=pcm_bytes(compiled.timeline), label="Rendering", file=sys.stderr
-        ) as bar:
-            render(compiled, out, bar.update)
+        if not sys.stderr.isatty():
+            render(compiled, out)
+        else:
+            length = pcm_bytes(compiled.timeline)
+            with click.progressbar(length=length, label="Rendering", file=sys.stderr) as bar:
+                render(compiled, out, bar.update)
     minutes = _clock(compiled.timeline.duration_ms)
     click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
 
@@ -229,8 +230,10 @@ def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = 
     return compile_session(script, timing, settings, cache, _synthesis_progress())
 
 
-def _synthesis_progress() -> Callable[[int, int], None]:
-    """A progress bar on stderr that appears only when something needs synthesizing."""
+def _synthesis_progress() -> Callable[[int, int], None] | None:
+    """A progress bar on a terminal's stderr that appears only when cues need synthesizing."""
+    if not sys.stderr.isatty():
+        return None
     state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:

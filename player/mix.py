@@ -41,7 +41,8 @@ def total_frames(timeline: Timeline) -> int:
 @lru_cache(maxsize=CLIP_MEMORY)
 def _clip_pcm(path: Path) -> bytes:
     """A cached clip in the session format; pydub converts any other rate, width or layout."""
-    clip = AudioSegment.from_file(path, format="wav")
+    with path.open("rb") as file:  # pydub leaves a file it opened itself unclosed
+        clip = AudioSegment.from_file(file, format="wav")
     if (clip.frame_rate, clip.sample_width, clip.channels) != (SAMPLE_RATE, SAMPLE_WIDTH, CHANNELS):
         clip = (
             clip.set_frame_rate(SAMPLE_RATE).set_sample_width(SAMPLE_WIDTH).set_channels(CHANNELS)

@@ -1,0 +1,214 @@
+"""Real renders: speech from espeak-ng, MP3 from ffmpeg, decoded back and measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from player.encode import Tags, ffmetadata
+from player.errors import MissingDependency, OutputError
+from player.library import load_session
+from player.mix import session_pcm
+from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, frame_at, read_wav_data, samples_of
+from player.render import Compiled, compile_session, render
+from player.script import load_script
+from player.timeline import TimingOptions
+
+SHORT = """\
+title: Short render
+props: [a mat]
+cautions: [Go gently.]
+breath: {inhale: 2s, exhale: 3s}
+sections:
+  - title: First part
+    steps:
+      - say: Lie down on your back.
+      - rounds: 2
+        inhale: Breathe in.
+        exhale: Breathe out.
+  - title: Second part
+    steps:
+      - sides:
+          - say: Hug the {side} knee.
+          - hold: 1 breath
+      - pause: 2s
+"""
+
+
+@pytest.fixture
+def short(write_script, settings, shared_cache) -> Compiled:
+    script = load_script(write_script(SHORT, "short.yaml"))
+    return compile_session(script, TimingOptions(), settings, shared_cache)
+
+
+def decode(path: Path) -> bytes:
+    return subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def test_the_mp3_decodes_to_exactly_the_timeline_length_with_a_chapter_per_section(short, tmp_path):
+    out = tmp_path / "short.mp3"
+    render(short, out)
+    decoded_ms = len(decode(out)) / 2 / SAMPLE_RATE * 1000
+    assert abs(decoded_ms - short.timeline.duration_ms) <= 50
+    probe = json.loads(
+        subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_chapters",
+                "-show_format",
+                "-show_streams",
+                "-of",
+                "json",
+                str(out),
+            ],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
+    chapters = [
+        (round(float(c["start_time"]) * 1000), c["tags"]["title"]) for c in probe["chapters"]
+    ]
+    expected = [(c.start_ms, c.title) for c in short.timeline.chapters]
+    assert [title for _, title in chapters] == [title for _, title in expected]
+    assert all(abs(a - b) <= 50 for (a, _), (b, _) in zip(chapters, expected, strict=True))
+    stream = probe["streams"][0]
+    assert (stream["codec_name"], int(stream["sample_rate"]), stream["channels"]) == (
+        "mp3",
+        22050,
+        1,
+    )
+    assert probe["format"]["tags"]["title"] == "Short render"
+    assert "Props: a mat." in probe["format"]["tags"]["comment"]
+
+
+def test_every_cue_sounds_exactly_at_its_timeline_time(short, tmp_path):
+    out = tmp_path / "short.wav"
+    render(short, out)
+    samples = samples_of(read_wav_data(out))
+    assert len(samples) == frame_at(short.timeline.duration_ms)
+    speech = [e for e in short.timeline.events if e.kind == "speech"]
+    assert len(speech) > 10
+    for event in speech:
+        start, end = frame_at(event.start_ms), frame_at(event.end_ms)
+        onset = next(i for i in range(start, end) if abs(samples[i]) > SILENCE_THRESHOLD)
+        assert onset - start < SAMPLE_RATE * 0.03, event  # the voice begins within 30 ms
+        before = samples[max(0, start - SAMPLE_RATE // 20) : start]
+        if (
+            before
+            and short.timeline.events[short.timeline.events.index(event) - 1].kind == "silence"
+        ):
+            assert max(abs(s) for s in before) == 0  # and nothing sounds just before it
+
+
+def test_bells_sound_where_the_timeline_puts_them(short, tmp_path):
+    out = tmp_path / "short.wav"
+    render(short, out)
+    samples = samples_of(read_wav_data(out))
+    bells = [e for e in short.timeline.events if e.kind == "bell"]
+    assert [b.text for b in bells] == ["start", "section", "end"]
+    for bell in bells:
+        window = samples[frame_at(bell.start_ms) : frame_at(bell.start_ms + 200)]
+        assert max(abs(s) for s in window) > 3_000
+
+
+def test_the_wav_is_the_mixer_output_byte_for_byte(short, tmp_path):
+    out = tmp_path / "short.wav"
+    render(short, out)
+    assert read_wav_data(out) == b"".join(session_pcm(short.timeline, short.clips.paths))
+
+
+def test_an_interrupted_render_leaves_the_previous_file_and_no_temporary(short, tmp_path):
+    out = tmp_path / "short.mp3"
+    out.write_bytes(b"previous render")
+
+    def interrupted(*args, **kwargs):
+        pieces = session_pcm(short.timeline, short.clips.paths)
+        yield next(pieces)
+        raise KeyboardInterrupt
+
+    import player.render as render_module
+
+    original = render_module.session_pcm
+    render_module.session_pcm = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            render(short, out)
+    finally:
+        render_module.session_pcm = original
+    assert out.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.mp3", "short.yaml"]
+
+
+def test_without_ffmpeg_an_mp3_render_says_so_and_keeps_the_previous_file(
+    short, tmp_path, monkeypatch
+):
+    out = tmp_path / "short.mp3"
+    out.write_bytes(b"previous render")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(MissingDependency, match="ffmpeg is not installed"):
+        render(short, out)
+    assert out.read_bytes() == b"previous render"
+
+
+def test_an_output_folder_that_does_not_exist_is_an_output_error(short, tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        render(short, tmp_path / "missing" / "out.mp3")
+
+
+def test_a_full_disk_is_an_output_error_and_leaves_nothing(short, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode:
+        pytest.skip("this machine cannot mount a tmpfs")
+    try:
+        with pytest.raises(OutputError, match="the disk is full"):
+            render(short, small / "out.wav")
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_chapter_titles_are_escaped_for_ffmpeg():
+    from player.timeline import Chapter
+
+    text = ffmetadata((Chapter(0, 10, "Hips = ease; #1"),), Tags("T", "A", "line\nbreak"))
+    assert "title=Hips \\= ease\\; \\#1" in text
+    assert "comment=line\\\nbreak" in text
+    assert "TIMEBASE=1/1000" in text
+
+
+@pytest.mark.slow
+def test_the_built_in_session_renders_and_decodes_to_its_timeline(settings, shared_cache, tmp_path):
+    compiled = compile_session(
+        load_session("healthy-spine"), TimingOptions(), settings, shared_cache
+    )
+    assert 10 <= compiled.timeline.duration_ms / 60_000 <= 15
+    out = tmp_path / "healthy-spine.mp3"
+    render(compiled, out)
+    assert abs(len(decode(out)) / 2 / SAMPLE_RATE * 1000 - compiled.timeline.duration_ms) <= 50
