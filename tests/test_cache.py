@@ -59,19 +59,20 @@ def damage(path: Path, how: str) -> None:
     elif how == "garbage":
         path.write_bytes(b"not a wave file at all" * 50)
     elif how == "stereo":
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(22_050)
-            out.writeframes(b"\x00" * 800)
+        write_wav(path, channels=2, rate=22_050)
     elif how == "44khz":
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(44_100)
-            out.writeframes(b"\x00" * 800)
+        write_wav(path, channels=1, rate=44_100)
     elif how == "padded":
         path.write_bytes(data + b"\x00" * 100)
+
+
+def write_wav(path: Path, channels: int, rate: int) -> None:
+    """A well-formed WAV in a format other than the session's."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00" * 800)
 
 
 @pytest.mark.parametrize("how", ["truncated", "empty", "garbage", "stereo", "44khz", "padded"])
