@@ -15,11 +15,20 @@ import click
 from player import __version__
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
+from player.doctor import (
+    cache_report,
+    check_cache,
+    check_ffmpeg,
+    check_sound_device,
+    check_speech,
+    clear_cache,
+)
 from player.encode import check_output_path
 from player.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_IO,
+    EXIT_MISSING_DEPENDENCY,
     PracticeError,
     ScriptProblems,
 )
@@ -217,6 +226,62 @@ def list_command(as_json: bool, **options: Any) -> None:
         click.echo(
             f"{row['id']:<26} {row['minutes']:>5.1f} min  {row['title']}  ({row['focus']}; {props})"
         )
+
+
+@cli.command()
+@voice_options
+def doctor(voice: str, rate: int, cache_dir: Path | None) -> None:
+    """Check espeak-ng, ffmpeg, the sound device and the cache, and say what to fix."""
+    checks = [
+        check_speech(voice, rate),
+        check_ffmpeg(),
+        check_sound_device(),
+        check_cache(SpeechCache(default_cache_dir(cache_dir))),
+    ]
+    for check in checks:
+        mark = "ok  " if check.ok else "FIX "
+        click.echo(f"{mark} {check.name}: {check.detail}")
+        if check.fix:
+            click.echo(f"     -> {check.fix}")
+    if any(check.missing for check in checks):
+        sys.exit(EXIT_MISSING_DEPENDENCY)
+    if not all(check.ok for check in checks):
+        sys.exit(EXIT_FAILURE)
+
+
+@cli.group()
+def cache() -> None:
+    """Look at or empty the speech cache."""
+
+
+@cache.command(name="info")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The cache folder (default as for render).",
+)
+def cache_info(cache_dir: Path | None) -> None:
+    """Where the cache is, how big, and whether every entry is valid."""
+    report = cache_report(SpeechCache(default_cache_dir(cache_dir)))
+    click.echo(f"location: {report.root}")
+    click.echo(f"clips:    {report.entries}")
+    click.echo(f"size:     {report.size_bytes / 1e6:.1f} MB")
+    click.echo(f"damaged:  {len(report.damaged)} (rebuilt when next needed)")
+    click.echo(f"writable: {'yes' if report.writable else 'no (speech is not cached)'}")
+
+
+@cache.command(name="clear")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The cache folder (default as for render).",
+)
+def cache_clear(cache_dir: Path | None) -> None:
+    """Remove every cached clip; they are made again when next needed."""
+    store = SpeechCache(default_cache_dir(cache_dir))
+    click.echo(f"Removed {clear_cache(store)} clips from {store.root}.")
 
 
 def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = None) -> Compiled:

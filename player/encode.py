@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -62,7 +63,14 @@ def write_audio(
 
 @contextmanager
 def _atomic_target(out: Path) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f"{out.suffix}.part", dir=out.parent)
+    """A temporary file beside `out`, renamed onto it only when the body completes."""
+    _sweep_orphans(out)
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f".{out.stem}.{os.getpid()}.", suffix=f"{out.suffix}.part", dir=out.parent
+        )
+    except OSError as err:
+        raise _output_error(out, err) from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -76,11 +84,31 @@ def _atomic_target(out: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _sweep_orphans(out: Path) -> None:
+    """Remove temporary files that a killed render of `out` left (their process is gone)."""
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.(\d+)\..*{re.escape(out.suffix)}\.part")
+    for leftover in out.parent.glob(f".{out.stem}.*{out.suffix}.part"):
+        match = pattern.fullmatch(leftover.name)
+        if match and not _process_alive(int(match[1])):
+            with suppress(OSError):
+                leftover.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _output_error(out: Path, err: OSError) -> PracticeError:
     if err.errno == errno.ENOSPC:
         return OutputError(f"the disk is full while writing {out}: free some space and try again")
-    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OutputError(f"cannot write {out}: pick a writable folder")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+        return OutputError(f"cannot write files in {out.parent}: pick a writable folder")
     return OutputError(f"could not write {out}: {err.strerror or err}")
 
 

@@ -74,8 +74,13 @@ def fade_edges(samples: array.array) -> array.array:
     return samples
 
 
-def write_wav_atomically(path: Path, data: bytes) -> None:
-    """Write a session-format WAV beside `path` and rename it into place."""
+def write_wav_atomically(path: Path, data: bytes, *, keep_valid: bool = False) -> None:
+    """Write a session-format WAV beside `path` and move it into place in one step.
+
+    With `keep_valid`, a valid file already at `path` wins: two runs that make the same
+    cache entry at once then both use the first one written, so their outputs agree even
+    though espeak's klatt voice does not give identical bytes twice.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with wave.open(str(tmp), "wb") as out:
@@ -83,6 +88,13 @@ def write_wav_atomically(path: Path, data: bytes) -> None:
             out.setsampwidth(SAMPLE_WIDTH)
             out.setframerate(SAMPLE_RATE)
             out.writeframes(data)
+        if keep_valid:
+            try:
+                os.link(tmp, path)  # fails, atomically, if anything is already there
+                return
+            except FileExistsError:
+                if read_wav_frames(path) is not None:
+                    return
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

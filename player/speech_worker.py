@@ -150,7 +150,7 @@ def speak_to_file(engine: Engine, text: str, path: Path) -> None:
             raise WorkerError("the engine produced only silence")
         if _effective_rate(engine) != engine.rate:  # never cache a clip at the wrong rate
             raise WorkerError("espeak lost its rate during this cue")
-        write_wav_atomically(path, clip)
+        write_wav_atomically(path, clip, keep_valid=True)
     except OSError as err:
         raise WorkerError(f"could not write the clip ({err.strerror or err})") from None
     finally:

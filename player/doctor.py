@@ -1,0 +1,141 @@
+"""Health checks behind `practice doctor` and `practice cache info`: each says what to do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from player.cache import SpeechCache
+from player.errors import PracticeError
+from player.pcm import read_wav_frames
+from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
+
+DEVICE_PROBE_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding: `fix` is empty when all is well; `missing` marks a missing dependency."""
+
+    name: str
+    detail: str
+    fix: str = ""
+    missing: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.fix
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    root: Path
+    entries: int
+    size_bytes: int
+    damaged: tuple[Path, ...]
+    writable: bool
+
+
+def check_speech(voice: str, rate: int) -> Check:
+    """espeak-ng is installed, and the chosen voice really speaks through pyttsx3."""
+    try:
+        version = espeak_version()
+        settings = voice_settings(voice, rate)
+        with tempfile.TemporaryDirectory(prefix="practice-doctor-") as folder:
+            clip = Path(folder) / "test.wav"
+            with SpeechWorkers(settings, workers=1) as pool:
+                pool.synthesize([SpeechJob("Breathe in.", clip, "doctor")], lambda job: None)
+            if read_wav_frames(clip) is None:
+                return Check("speech", "espeak-ng made no valid audio", "reinstall espeak-ng")
+    except PracticeError as err:
+        missing = "not installed" in err.message or "not usable" in err.message
+        return Check("speech", err.message, "see the message above", missing=missing)
+    return Check("speech", f"espeak-ng {version} speaks with the voice {voice} at rate {rate}")
+
+
+def check_ffmpeg() -> Check:
+    if not shutil.which("ffmpeg"):
+        return Check(
+            "ffmpeg", "ffmpeg is not installed", "sudo apt-get install ffmpeg", missing=True
+        )
+    encoders = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30
+    ).stdout
+    if "libmp3lame" not in encoders:
+        return Check(
+            "ffmpeg",
+            "this ffmpeg has no MP3 encoder (libmp3lame)",
+            "install a full ffmpeg build: sudo apt-get install ffmpeg",
+            missing=True,
+        )
+    return Check("ffmpeg", "ffmpeg with the libmp3lame MP3 encoder")
+
+
+def check_sound_device() -> Check:
+    """Play a few milliseconds of silence in a child process, so ALSA's noise stays there."""
+    probe = "import simpleaudio; simpleaudio.play_buffer(bytes(882), 1, 2, 22050).wait_done()"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=DEVICE_PROBE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        result = None
+    if result is not None and result.returncode == 0:
+        return Check("sound device", "the default sound device plays")
+    reason = "it did not answer" if result is None else _last_line(result.stderr)
+    return Check(
+        "sound device",
+        f"no sound device could play ({reason})",
+        "connect or enable a sound device; `practice render` makes an MP3 meanwhile",
+        missing=True,
+    )
+
+
+def cache_report(cache: SpeechCache) -> CacheReport:
+    entries = cache.entries()
+    damaged = tuple(path for path in entries if read_wav_frames(path) is None)
+    size = sum(path.stat().st_size for path in entries)
+    return CacheReport(cache.root, len(entries), size, damaged, cache.writable())
+
+
+def check_cache(cache: SpeechCache) -> Check:
+    report = cache_report(cache)
+    detail = f"{report.root}: {report.entries} clips, {report.size_bytes / 1e6:.1f} MB"
+    if not report.writable:
+        return Check(
+            "cache",
+            detail + ", not writable",
+            "make the folder writable or pass --cache-dir; until then nothing is cached",
+        )
+    if report.damaged:
+        return Check(
+            "cache",
+            detail + f", {len(report.damaged)} damaged",
+            "they are rebuilt when next needed, or run `practice cache clear`",
+        )
+    return Check("cache", detail + ", all valid")
+
+
+def clear_cache(cache: SpeechCache) -> int:
+    """Remove every clip and leftover temporary file; return how many clips were removed."""
+    entries = cache.entries()
+    for path in entries:
+        path.unlink(missing_ok=True)
+    for leftover in cache.root.glob("*/.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for folder in cache.root.glob("??"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return len(entries)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:120] if lines else "no detail"

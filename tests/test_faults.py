@@ -1,0 +1,327 @@
+"""Nothing lost, nothing crashes: a corpus of bad scripts, interrupts, kill -9, concurrent
+renders sharing a cache, missing parts, and the doctor. Real processes throughout."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from player.cache import SpeechCache
+from player.pcm import read_wav_data
+
+from .conftest import MINIMAL, REPO
+
+CORPUS = Path(__file__).parent / "bad_scripts"
+
+
+def practice(
+    *args: str, cache: Path, cwd: Path, env: dict[str, str] | None = None, **popen
+) -> subprocess.Popen[str]:
+    environment = {**os.environ, "PRACTICE_CACHE_DIR": str(cache), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "player", *args],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    assert "Traceback" not in out + err, err
+    return process.returncode, out, err
+
+
+def long_script(folder: Path, cues: int = 400) -> Path:
+    """About 35 minutes at normal pace, with `cues` distinct cues to synthesize."""
+    steps = "".join(
+        f"      - say: Cue {n}. Let the {('left', 'right')[n % 2]} shoulder soften a little more.\n"
+        "      - pause: 1s\n"
+        for n in range(cues)
+    )
+    path = folder / "long.yaml"
+    path.write_text("title: Long practice\nsections:\n  - title: All of it\n    steps:\n" + steps)
+    return path
+
+
+def wait_for(condition, timeout: float = 120, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".tmp")))
+
+
+def encoder_running(marker: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in cmdline.read_bytes().decode(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+# -- the corpus -----------------------------------------------------------------------------
+
+
+def test_every_file_of_the_bad_script_corpus_is_refused_with_its_own_message(tmp_path):
+    files = sorted(CORPUS.glob("*.yaml"))
+    assert len(files) >= 25
+    started = time.monotonic()
+    code, out, err = finish(practice("check", *map(str, files), cache=tmp_path, cwd=tmp_path))
+    assert code == 1 and err == ""
+    assert time.monotonic() - started < 30  # alias bombs and huge files are refused quickly
+    for path in files:
+        expected = re.match(r"# expect: (.*)", path.read_text(errors="replace"))[1]
+        lines = [
+            line
+            for line in out.splitlines()
+            if line.startswith(f"{path}:") or line == str(path) or line.startswith(f"{path}: ")
+        ]
+        assert lines, f"{path.name} reported nothing"
+        assert any(expected in line for line in lines), (path.name, lines)
+    assert not Path("/tmp/pwned-by-practice").exists()
+
+
+# -- interrupts and kills -------------------------------------------------------------------
+
+
+def test_sigint_during_synthesis_exits_130_leaves_nothing_and_the_next_render_works(tmp_path):
+    script, cache = long_script(tmp_path), tmp_path / "cache"
+    process = practice("render", str(script), "-o", "long.mp3", cache=cache, cwd=tmp_path)
+    wait_for(lambda: len(SpeechCache(cache).entries()) >= 20, what="synthesis to start")
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == 130 and "interrupted" in err
+    assert not (tmp_path / "long.mp3").exists()
+    assert leftovers(tmp_path) == [] and not list(cache.glob("*/.*.tmp"))
+    assert all(read_wav_data(entry) for entry in SpeechCache(cache).entries())
+    code, _, _ = finish(
+        practice("render", str(script), "-o", "long.mp3", cache=cache, cwd=tmp_path)
+    )
+    assert code == 0 and (tmp_path / "long.mp3").stat().st_size > 1_000_000
+
+
+def test_sigint_during_encoding_stops_ffmpeg_and_keeps_the_previous_file(
+    tmp_path, shared_cache_dir
+):
+    script = long_script(tmp_path)
+    finish(practice("show", str(script), cache=shared_cache_dir, cwd=tmp_path))  # warm the cache
+    (tmp_path / "long.mp3").write_bytes(b"previous render")
+    process = practice(
+        "render", str(script), "-o", "long.mp3", cache=shared_cache_dir, cwd=tmp_path
+    )
+    wait_for(lambda: any(tmp_path.glob(".long.*.part")), what="encoding to start")
+    part = next(tmp_path.glob(".long.*.part")).name
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == 130 and "interrupted" in err
+    assert (tmp_path / "long.mp3").read_bytes() == b"previous render"
+    assert leftovers(tmp_path) == []
+    assert not encoder_running(part)
+
+
+def test_a_render_killed_hard_leaves_only_a_temporary_that_the_next_render_sweeps(
+    tmp_path, shared_cache_dir
+):
+    script = long_script(tmp_path)
+    finish(practice("show", str(script), cache=shared_cache_dir, cwd=tmp_path))
+    process = practice(
+        "render", str(script), "-o", "long.mp3", cache=shared_cache_dir, cwd=tmp_path
+    )
+    wait_for(lambda: any(tmp_path.glob(".long.*.part")), what="encoding to start")
+    process.kill()
+    process.communicate()
+    assert not (tmp_path / "long.mp3").exists()
+    code, _, _ = finish(
+        practice("render", str(script), "-o", "long.mp3", cache=shared_cache_dir, cwd=tmp_path)
+    )
+    assert code == 0 and (tmp_path / "long.mp3").exists()
+    wait_for(lambda: leftovers(tmp_path) == [], timeout=10, what="the orphan to go")
+
+
+# -- a shared cache -------------------------------------------------------------------------
+
+LAUNCHER = """\
+import os, sys, time
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.0005)
+from player.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("round_number", range(4))
+def test_two_renders_sharing_a_cold_cache_both_succeed_with_identical_output(
+    tmp_path, round_number
+):
+    script = tmp_path / "shared.yaml"
+    script.write_text(
+        MINIMAL.replace(
+            "      - say: Lie down and rest.\n",
+            "".join(f"      - say: Shared cue {n}, breathe and soften.\n" for n in range(12)),
+        )
+    )
+    cache, gate = tmp_path / "cache", tmp_path / "go"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(gate), "render", str(script), "-o", f"out{n}.wav"],
+            cwd=tmp_path,
+            env={**os.environ, "PRACTICE_CACHE_DIR": str(cache)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    time.sleep(0.5)  # both interpreters are up and waiting at the gate
+    gate.touch()
+    for run in runs:
+        assert finish(run)[0] == 0
+    assert read_wav_data(tmp_path / "out0.wav") == read_wav_data(tmp_path / "out1.wav")
+    assert len(SpeechCache(cache).entries()) == 14  # 12 cues, the title and the section
+
+
+# -- missing parts --------------------------------------------------------------------------
+
+
+def test_without_espeak_every_speaking_command_exits_69(monkeypatch, capsys):
+    import ctypes.util
+
+    from player import cli
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["show", "healthy-spine"])
+    assert exit_info.value.code == 69
+    assert "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`" in (
+        capsys.readouterr().err
+    )
+
+
+def test_an_output_folder_that_cannot_be_written_exits_74(tmp_path, shared_cache_dir):
+    code, _, err = finish(
+        practice(
+            "render",
+            "healthy-spine",
+            "-o",
+            "/proc/healthy.wav",
+            cache=shared_cache_dir,
+            cwd=tmp_path,
+        )
+    )
+    assert code == 74 and "cannot write files in /proc: pick a writable folder" in err
+
+
+def mount_tmpfs(folder: Path, options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]).returncode:
+        pytest.skip("this machine cannot mount a tmpfs")
+
+
+def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cache_dir):
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "size=200k")
+    try:
+        (disk / "out.wav").write_bytes(b"previous")
+        code, _, err = finish(
+            practice(
+                "render",
+                "healthy-spine",
+                "-o",
+                str(disk / "out.wav"),
+                cache=shared_cache_dir,
+                cwd=tmp_path,
+            )
+        )
+        assert code == 74 and "the disk is full" in err
+        assert (disk / "out.wav").read_bytes() == b"previous"
+        assert leftovers(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_read_only_cache_means_no_caching_not_a_failure(tmp_path):
+    cache = tmp_path / "cache"
+    mount_tmpfs(cache, "ro,size=1m")
+    try:
+        code, _, err = finish(
+            practice(
+                "render",
+                str(
+                    REPO / "tests" / "bad_scripts" / ".." / ".." / "scripts" / "healthy-spine.yaml"
+                ),
+                "-o",
+                "out.wav",
+                cache=cache,
+                cwd=tmp_path,
+            )
+        )
+        assert code == 0 and "not writable; speaking without caching" in err
+        assert list(cache.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+
+
+# -- doctor and cache commands --------------------------------------------------------------
+
+NULL_ALSA = "pcm.!default { type null }\nctl.!default { type hw card 0 }\n"
+
+
+def test_doctor_says_what_is_missing_and_exits_69_without_a_sound_device(tmp_path):
+    alsa = tmp_path / "no-device.conf"
+    alsa.write_text("pcm.!default { type hw card 9 }\n")
+    code, out, _ = finish(
+        practice(
+            "doctor", cache=tmp_path / "cache", cwd=tmp_path, env={"ALSA_CONFIG_PATH": str(alsa)}
+        )
+    )
+    assert code == 69
+    assert "ok   speech: espeak-ng" in out and "ok   ffmpeg:" in out
+    assert "FIX  sound device: no sound device could play" in out
+    assert "`practice render` makes an MP3" in out
+
+
+def test_doctor_exits_0_when_all_is_well(tmp_path):
+    alsa = tmp_path / "null-device.conf"
+    alsa.write_text(NULL_ALSA)
+    code, out, _ = finish(
+        practice(
+            "doctor", cache=tmp_path / "cache", cwd=tmp_path, env={"ALSA_CONFIG_PATH": str(alsa)}
+        )
+    )
+    assert code == 0, out
+    assert out.count("ok  ") == 4
+
+
+def test_doctor_and_cache_info_find_damaged_entries_and_clear_empties_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    finish(
+        practice("show", str(REPO / "scripts" / "healthy-spine.yaml"), cache=cache, cwd=tmp_path)
+    )
+    entries = SpeechCache(cache).entries()
+    entries[0].write_bytes(b"garbage")
+    code, out, _ = finish(practice("cache", "info", cache=cache, cwd=tmp_path))
+    assert code == 0
+    assert f"location: {cache}" in out and f"clips:    {len(entries)}" in out
+    assert "damaged:  1" in out
+    code, out, _ = finish(practice("cache", "clear", cache=cache, cwd=tmp_path))
+    assert code == 0 and f"Removed {len(entries)} clips" in out
+    assert SpeechCache(cache).entries() == []
