@@ -325,3 +325,14 @@ def test_doctor_and_cache_info_find_damaged_entries_and_clear_empties_the_cache(
     code, out, _ = finish(practice("cache", "clear", cache=cache, cwd=tmp_path))
     assert code == 0 and f"Removed {len(entries)} clips" in out
     assert SpeechCache(cache).entries() == []
+
+
+def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path):
+    script = tmp_path / "crash.yaml"
+    script.write_text(MINIMAL + "      - say: " + "s'" * 290 + "\n      - say: Still fine.\n")
+    code, _, err = finish(
+        practice("render", str(script), "-o", "out.wav", cache=tmp_path / "c", cwd=tmp_path)
+    )
+    assert code == 1
+    assert f"{script}:6: the speech engine crashed on the cue \"s's's" in err
+    assert not (tmp_path / "out.wav").exists()
