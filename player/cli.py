@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from player.errors import (
 from player.library import builtin_ids, load_session
 from player.render import Compiled, compile_session, pcm_bytes, render
 from player.script import load_script
+from player.sidecars import podcast_chapters, webvtt, write_text_atomically
 from player.speech import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
 from player.timeline import (
     MAX_PACE,
@@ -173,28 +176,94 @@ def show(session: str, as_json: bool, **options: Any) -> None:
 
 
 @cli.command(name="render")
-@click.argument("session")
+@click.argument("session", required=False)
 @click.option(
     "-o",
     "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output file, .mp3 or .wav (default: SESSION.mp3 here); with --all, a folder.",
+)
+@click.option(
+    "--all",
+    "render_all",
+    is_flag=True,
+    help="Render every built-in session, in parallel, into the folder given by -o.",
+)
+@click.option(
+    "--cues",
+    "cues_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Output file, .mp3 or .wav (default: SESSION.mp3 here).",
+    help="Also write every spoken cue with its times as WebVTT.",
+)
+@click.option(
+    "--chapters",
+    "chapters_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the chapters as Podcasting 2.0 JSON.",
 )
 @timing_options
 @voice_options
-def render_command(session: str, output: Path | None, **options: Any) -> None:
+def render_command(
+    session: str | None,
+    output: Path | None,
+    render_all: bool,
+    cues_file: Path | None,
+    chapters_file: Path | None,
+    **options: Any,
+) -> None:
     """Render a session (built-in id or script path) to an MP3 or WAV file."""
+    if render_all:
+        if session or cues_file or chapters_file:
+            raise click.UsageError(
+                "--all renders every built-in session: give no SESSION, "
+                "--cues or --chapters with it"
+            )
+        _render_all(output or Path("."), options)
+        return
+    if not session:
+        raise click.UsageError("give a SESSION to render, or --all")
     out = output or Path(f"{Path(session).stem}.mp3")
     check_output_path(out)
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         compiled = _compile(session, options, cache)
-        if not sys.stderr.isatty():
-            render(compiled, out)
-        else:
-            length = pcm_bytes(compiled.timeline)
-            with click.progressbar(length=length, label="Rendering", file=sys.stderr) as bar:
-                render(compiled, out, bar.update)
+        _render_with_progress(compiled, out)
+    if cues_file:
+        write_text_atomically(cues_file, webvtt(compiled.timeline))
+    if chapters_file:
+        write_text_atomically(chapters_file, podcast_chapters(compiled.timeline))
+    _report_written(out, compiled)
+
+
+def _render_with_progress(compiled: Compiled, out: Path) -> None:
+    if not sys.stderr.isatty():
+        render(compiled, out)
+        return
+    length = pcm_bytes(compiled.timeline)
+    with click.progressbar(length=length, label="Rendering", file=sys.stderr) as bar:
+        render(compiled, out, bar.update)
+
+
+def _render_all(folder: Path, options: dict[str, Any]) -> None:
+    """Synthesize each session's cues (all cores), then encode the sessions side by side."""
+    folder.mkdir(exist_ok=True)
+    with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
+        jobs = [
+            (_compile(session_id, options, cache), folder / f"{session_id}.mp3")
+            for session_id in builtin_ids()
+        ]
+        for _, out in jobs:
+            check_output_path(out)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for (compiled, out), _ in zip(
+                jobs, pool.map(lambda job: render(*job), jobs), strict=True
+            ):
+                _report_written(out, compiled)
+
+
+def _report_written(out: Path, compiled: Compiled) -> None:
     minutes = _clock(compiled.timeline.duration_ms)
     click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -56,3 +59,25 @@ def settings():
 def fake_clip_ms(text: str) -> int:
     """A stand-in for real clip lengths in timing tests: about 15 characters a second."""
     return 200 + 65 * len(text)
+
+
+@pytest.fixture
+def run_cli(
+    shared_cache_dir: Path, tmp_path: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `python -m player ARGS` in tmp_path with the shared cache; never a traceback."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        environment = {**os.environ, "PRACTICE_CACHE_DIR": str(shared_cache_dir), **(env or {})}
+        result = subprocess.run(
+            [sys.executable, "-m", "player", *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert "Traceback" not in result.stderr + result.stdout
+        return result
+
+    return run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,21 +14,8 @@ from .conftest import MINIMAL, REPO
 
 
 @pytest.fixture
-def run(shared_cache_dir, tmp_path):
-    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-        environment = {**os.environ, "PRACTICE_CACHE_DIR": str(shared_cache_dir), **(env or {})}
-        result = subprocess.run(
-            [sys.executable, "-m", "player", *args],
-            capture_output=True,
-            text=True,
-            env=environment,
-            cwd=cwd or tmp_path,
-            timeout=300,
-        )
-        assert "Traceback" not in result.stderr + result.stdout
-        return result
-
-    return run
+def run(run_cli):
+    return run_cli
 
 
 def test_check_passes_a_good_script_and_the_built_in_ones(run, write_script):
