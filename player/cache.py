@@ -15,6 +15,7 @@ from player.pcm import ms_for_frames, read_wav_frames
 
 ENTRY_SUFFIX = ".wav"
 STALE_TEMP_SECONDS = 3_600
+PROBE_BYTES = 256 * 1024
 CACHE_ENV = "PRACTICE_CACHE_DIR"
 FORMAT_VERSION = 1  # bump when the stored audio changes shape (trimming, format)
 
@@ -86,7 +87,10 @@ class SpeechCache:
         """Whether entries can be stored here; a read-only cache just means no caching."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-"):
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-") as probe:
+                probe.write(bytes(PROBE_BYTES))  # room for a clip, not just a name
+                probe.flush()
+                os.fsync(probe.fileno())
                 return True
         except OSError:
             return False

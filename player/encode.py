@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from player.errors import MissingDependency, OutputError, PracticeError
+from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 from player.timeline import Chapter
 
@@ -34,7 +34,7 @@ class Tags:
 def check_output_path(out: Path) -> None:
     """Refuse an unknown suffix or a missing ffmpeg before any work is done."""
     if out.suffix.lower() not in SUFFIXES:
-        raise PracticeError(f"cannot write {out.name}: name the output .mp3 or .wav")
+        raise UsageProblem(f"cannot write {out.name}: name the output .mp3 or .wav")
     if out.suffix.lower() == ".mp3" and not shutil.which("ffmpeg"):
         raise MissingDependency(
             "ffmpeg is not installed, and MP3 needs it: install it with "
@@ -52,13 +52,17 @@ def write_audio(
     chapters: tuple[Chapter, ...],
     tags: Tags,
     advance: Callable[[int], None] = lambda _: None,
+    mp3_filter: str = "",
 ) -> None:
-    """Stream `pcm` into `out`; on any failure or interrupt nothing appears under `out`."""
+    """Stream `pcm` into `out`; on any failure or interrupt nothing appears under `out`.
+
+    A WAV is the mix as it is; an MP3 passes through `mp3_filter` (loudness mastering).
+    """
     with _atomic_target(out) as tmp:
         if out.suffix.lower() == ".wav":
             _write_wav(tmp, pcm, advance)
         else:
-            _write_mp3(tmp, pcm, chapters, tags, advance)
+            _write_mp3(tmp, pcm, chapters, tags, advance, mp3_filter)
 
 
 @contextmanager
@@ -128,6 +132,7 @@ def _write_mp3(
     chapters: tuple[Chapter, ...],
     tags: Tags,
     advance: Callable[[int], None],
+    mp3_filter: str,
 ) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".ffmeta", encoding="utf-8") as meta:
         meta.write(ffmetadata(chapters, tags))
@@ -137,6 +142,7 @@ def _write_mp3(
             "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0",
             "-f", "ffmetadata", "-i", meta.name,
             "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
+            *(["-af", mp3_filter] if mp3_filter else []),
             "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "3",
             "-f", "mp3", str(tmp),
         ]  # fmt: skip
@@ -154,10 +160,11 @@ def _run_encoder(command: list[str], pcm: Iterable[bytes], advance: Callable[[in
         code = _feed(process, pcm, advance)
         errors.seek(0)
         message = errors.read().decode("utf-8", "replace").strip()
-    if code == 0:
-        return
+    # ffmpeg 5.1 reports a full disk while writing the trailer, yet exits 0
     if "No space left" in message:
         raise OSError(errno.ENOSPC, "No space left on device")
+    if code == 0 and "Error writing" not in message:
+        return
     last_line = message.splitlines()[-1] if message else f"exit status {code}"
     raise PracticeError(f"ffmpeg could not encode the MP3 ({last_line})", detail=message)
 

@@ -29,6 +29,12 @@ class ScriptProblems(PracticeError):
         self.problems = problems
 
 
+class UsageProblem(PracticeError):
+    """An option's value cannot work, such as an output name with an unknown suffix."""
+
+    exit_code = EXIT_USAGE
+
+
 class SessionNotFound(PracticeError):
     """The session named on the command line is neither a built-in id nor a file."""
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pydub import AudioSegment
+with warnings.catch_warnings():
+    # pydub looks for ffmpeg at import and warns when it is missing; we check for ffmpeg
+    # ourselves where it is needed, with a message that says how to install it.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
 
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
 from player.sounds import bell_pcm
@@ -28,7 +33,7 @@ def session_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[bytes
 def event_pcm(event: Event, clips: Mapping[str, Path]) -> bytes:
     frames = frames_between(event.start_ms, event.end_ms)
     if event.kind == "speech":
-        return _fit(_clip_pcm(clips[event.text]), frames)
+        return _fit(clip_pcm(clips[event.text]), frames)
     if event.kind == "bell":
         return _fit(bell_pcm(event.text), frames)  # type: ignore[arg-type]
     return silence(frames)
@@ -39,7 +44,7 @@ def total_frames(timeline: Timeline) -> int:
 
 
 @lru_cache(maxsize=CLIP_MEMORY)
-def _clip_pcm(path: Path) -> bytes:
+def clip_pcm(path: Path) -> bytes:
     """A cached clip in the session format; pydub converts any other rate, width or layout."""
     with path.open("rb") as file:  # pydub leaves a file it opened itself unclosed
         clip = AudioSegment.from_file(file, format="wav")

@@ -95,6 +95,8 @@ def write_wav_atomically(path: Path, data: bytes, *, keep_valid: bool = False) -
             except FileExistsError:
                 if read_wav_frames(path) is not None:
                     return
+            except OSError:
+                pass  # a filesystem without hard links: the last writer wins
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

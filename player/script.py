@@ -25,8 +25,9 @@ BellSound = Literal["start", "section", "end"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_STEPS = 2_000
+MAX_DEPTH = 20
 MAX_TEXT_CHARS = 600
-MAX_REMINDERS = 20
+MAX_LIST_ITEMS = 20  # props, cautions, reminders of one hold
 DEFAULT_INHALE_MS = 4_000
 DEFAULT_EXHALE_MS = 6_000
 SIDE_PLACEHOLDER = "{side}"
@@ -176,7 +177,7 @@ def check_text(text: str, *, in_sides: bool) -> str | None:
     for char in text:
         if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs") and char not in "\n\t":
             return f"the text holds the control character U+{ord(char):04X}: remove it"
-    if re.search(r"<\s*/?\s*[A-Za-z!?][^>]*>", text):
+    if re.search(r"</?[A-Za-z!?][^<>]*>", text):
         return "the text holds markup such as <break/>, which would be read aloud: use a pause step"
     if not any(char.isalpha() for char in text):
         return "the text has no words to say: write the cue in words"
@@ -202,6 +203,7 @@ class _Reader:
         self.problems: list[str] = []
         self.step_count = 0
         self.lines: list[str] = []
+        self.text = ""
 
     def problem(self, line: int | None, where: str, what: str) -> None:
         place = f"{self.display}:{line}" if line else self.display
@@ -212,6 +214,9 @@ class _Reader:
     def decode(self, data: bytes) -> str | None:
         if len(data) > MAX_FILE_BYTES:
             self.problem(None, "", f"the file is larger than {MAX_FILE_BYTES // 1000} kB; split it")
+            return None
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            self.problem(None, "", "the file is UTF-16 text: save it as UTF-8")
             return None
         if b"\x00" in data:
             self.problem(None, "", "the file is binary, not a YAML script")
@@ -230,6 +235,7 @@ class _Reader:
         return text
 
     def compose(self, text: str) -> yaml.Node | None:
+        self.text = text
         self.lines = text.splitlines()
         if not self._scan_is_plain(text):
             return None
@@ -240,11 +246,25 @@ class _Reader:
             return None
 
     def _scan_is_plain(self, text: str) -> bool:
-        """Refuse tags, anchors and aliases before composing: nothing runs, nothing explodes."""
+        """Refuse tags, anchors, aliases and deep nesting before composing: nothing runs,
+        nothing explodes (libyaml's composer recurses, and crashes on deep nesting)."""
         clean = True
+        depth = 0
         try:
             for event in yaml.parse(text, Loader=_Loader):
                 line = event.start_mark.line + 1
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        self.problem(
+                            line,
+                            "",
+                            f"the script nests more than {MAX_DEPTH} levels "
+                            "deep: a session needs only a few",
+                        )
+                        return False
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
                 if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                     self.problem(
                         line,
@@ -262,12 +282,18 @@ class _Reader:
         return clean
 
     def _yaml_problem(self, err: yaml.YAMLError) -> None:
+        if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
+            line = self.text[: err.position].count("\n") + 1
+            code = err.character if isinstance(err.character, int) else ord(err.character)
+            self.problem(line, "", f"the file holds the control character U+{code:04X}: remove it")
+            return
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark else None
         what = getattr(err, "problem", None) or str(err).splitlines()[0]
         hint = "this is not valid YAML"
         text_line = self.lines[line - 1] if line and line <= len(self.lines) else ""
-        if "\t" in text_line[: len(text_line) - len(text_line.lstrip())] or "tab" in what:
+        indent = text_line[: len(text_line) - len(text_line.lstrip())]
+        if "\t" in indent or "'\\t'" in what:
             hint = "indent with spaces, not tabs"
         self.problem(line, "", f"{hint} ({what})")
 
@@ -277,7 +303,7 @@ class _Reader:
         fields = self.mapping(root, "", TOP_KEYS, what="the script")
         if fields is None:
             return None
-        title = self.text_field(fields, "title", "", required=True)
+        title = self.text_field(fields, "title", "", required=True, line=_line(root))
         sections_node = fields.get("sections")
         if sections_node is None:
             self.problem(_line(root), "", "the script has no sections: add a sections list")
@@ -291,8 +317,8 @@ class _Reader:
             summary=self.text_field(fields, "summary", "") or "",
             focus=self.text_field(fields, "focus", "") or "",
             level=self.text_field(fields, "level", "") or "",
-            props=self.text_list(fields.get("props"), "props", spoken=False),
-            cautions=self.text_list(fields.get("cautions"), "cautions", spoken=True),
+            props=self.text_list(fields.get("props"), "props"),
+            cautions=self.text_list(fields.get("cautions"), "cautions"),
             breath=self.breath(fields.get("breath")),
             sections=sections,
         )
@@ -342,45 +368,60 @@ class _Reader:
         return str(node.value)
 
     def text_field(
-        self, fields: dict[str, yaml.Node], key: str, where: str, *, required: bool = False
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        where: str,
+        *,
+        required: bool = False,
+        line: int | None = None,
     ) -> str | None:
+        """Spoken text under `key`; `line` names where a missing required key belongs."""
         node = fields.get(key)
         if node is None:
             if required:
-                self.problem(None, where, f"{key} is missing: add `{key}: ...`")
+                self.problem(line, where, f"{key} is missing: add `{key}: ...`")
             return None
         value = self.scalar(node, _join(where, key), "the value")
         if value is None:
             return None
         return self.spoken(value, node, _join(where, key), in_sides=False)
 
-    def spoken(self, value: str, node: yaml.Node, where: str, *, in_sides: bool) -> str | None:
+    def spoken(
+        self, value: str | None, node: yaml.Node, where: str, *, in_sides: bool
+    ) -> str | None:
+        """The cue text normalized, or None after recording why it cannot be spoken."""
+        if value is None:
+            return None
         fault = check_text(value, in_sides=in_sides)
         if fault:
             self.problem(_line(node), where, fault)
             return None
         return normalize_text(value)
 
-    def text_list(self, node: yaml.Node | None, where: str, *, spoken: bool) -> tuple[str, ...]:
+    def text_list(
+        self, node: yaml.Node | None, where: str, *, in_sides: bool = False
+    ) -> tuple[str, ...]:
+        """A list of spoken text (props, cautions, reminders); one entry may stand alone."""
         if node is None:
             return ()
         if isinstance(node, yaml.ScalarNode) and node.value:
-            items = [node]  # a single prop or caution may be written without a list
+            items = [node]
         elif isinstance(node, yaml.SequenceNode):
             items = list(node.value)
         else:
             self.problem(_line(node), where, f"must be a list of text, not {_describe(node)}")
             return ()
+        if len(items) > MAX_LIST_ITEMS:
+            self.problem(_line(node), where, f"at most {MAX_LIST_ITEMS} entries: shorten the list")
+            return ()
         values = []
         for index, item in enumerate(items, 1):
             place = f"{where} {index}"
             value = self.scalar(item, place, "each entry")
-            if value is not None:
-                checked = (
-                    self.spoken(value, item, place, in_sides=False) if spoken else value.strip()
-                )
-                if checked:
-                    values.append(checked)
+            checked = self.spoken(value, item, place, in_sides=in_sides)
+            if checked:
+                values.append(checked)
         return tuple(values)
 
     def breath(self, node: yaml.Node | None) -> Breath:
@@ -424,7 +465,7 @@ class _Reader:
             fields = self.mapping(item, where, SECTION_KEYS, what="a section")
             if fields is None:
                 continue
-            title = self.text_field(fields, "title", where, required=True)
+            title = self.text_field(fields, "title", where, required=True, line=_line(item))
             steps_node = fields.get("steps")
             if steps_node is None:
                 self.problem(_line(item), where, "the section has no steps: add a steps list")
@@ -465,7 +506,7 @@ class _Reader:
             )
             return None
         keys = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-        kinds = [key for key in keys if key in STEP_KINDS]
+        kinds = list(dict.fromkeys(key for key in keys if key in STEP_KINDS))
         if len(kinds) != 1:
             self._step_kind_problem(node, where, keys, kinds)
             return None
@@ -498,7 +539,7 @@ class _Reader:
     ) -> Step | None:
         node = fields["say"]
         value = self.scalar(node, where, "the cue")
-        text = self.spoken(value, node, where, in_sides=in_sides) if value is not None else None
+        text = self.spoken(value, node, where, in_sides=in_sides)
         return Say(text=text, line=line) if text else None
 
     def _pause(
@@ -514,29 +555,8 @@ class _Reader:
         reminders_node = fields.get("reminders")
         reminders: tuple[str, ...] = ()
         if reminders_node is not None:
-            reminders = self.cue_list(reminders_node, where + ", reminders", in_sides)
-            if len(reminders) > MAX_REMINDERS:
-                self.problem(
-                    _line(reminders_node),
-                    where + ", reminders",
-                    f"at most {MAX_REMINDERS} reminders fit in one hold",
-                )
+            reminders = self.text_list(reminders_node, where + ", reminders", in_sides=in_sides)
         return Hold(span=span, reminders=reminders, line=line) if span else None
-
-    def cue_list(self, node: yaml.Node, where: str, in_sides: bool) -> tuple[str, ...]:
-        items = [node] if isinstance(node, yaml.ScalarNode) else getattr(node, "value", None)
-        if not isinstance(items, list) or isinstance(node, yaml.MappingNode):
-            self.problem(_line(node), where, f"must be a list of cues, not {_describe(node)}")
-            return ()
-        cues = []
-        for index, item in enumerate(items, 1):
-            value = self.scalar(item, f"{where} {index}", "each reminder")
-            text = (
-                self.spoken(value, item, f"{where} {index}", in_sides=in_sides) if value else None
-            )
-            if text:
-                cues.append(text)
-        return tuple(cues)
 
     def _rounds(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
@@ -576,9 +596,7 @@ class _Reader:
                     )
                 continue
             value = self.scalar(node, f"{where}, {phase}", "the cue")
-            text = (
-                self.spoken(value, node, f"{where}, {phase}", in_sides=in_sides) if value else None
-            )
+            text = self.spoken(value, node, f"{where}, {phase}", in_sides=in_sides)
             if text:
                 texts[phase] = text
         if len(texts) != 2:
@@ -610,7 +628,7 @@ class _Reader:
         first: Side = "right"
         if "first" in fields:
             value = self.scalar(fields["first"], where + ", first", "the first side")
-            if value not in ("right", "left"):
+            if value is not None and value not in ("right", "left"):
                 self.problem(
                     _line(fields["first"]),
                     where + ", first",

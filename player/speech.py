@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from player.cache import VoiceSettings
-from player.errors import MissingDependency, PracticeError, SynthesisError
+from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
 
 ENGINE = "pyttsx3-espeak-ng"
 # Measured on this project's cue text (see README): espeak's rate 140 speaks about 160 words a
@@ -151,6 +151,12 @@ class SpeechWorkers:
                 answer = json.loads(reply)
                 if answer.get("ok"):
                     done(job)
+                elif answer.get("io"):
+                    raise OutputError(
+                        f"cannot store speech in the cache {job.path.parent.parent} "
+                        f"({answer.get('error')}): free some space, run `practice "
+                        "cache clear`, or pass --cache-dir"
+                    )
                 else:
                     failures.append(
                         f"{job.origin}: could not speak {_excerpt(job.text)}: {answer.get('error')}"

@@ -30,6 +30,10 @@ class WorkerError(Exception):
     """A failure to report back to the pool as a sentence."""
 
 
+class ClipWriteError(WorkerError):
+    """The clip could not be stored: the cache folder is full or not writable."""
+
+
 def main(argv: list[str]) -> None:
     voice, rate = argv[0], int(argv[1])
     replies = _protocol_stream()
@@ -42,13 +46,18 @@ def main(argv: list[str]) -> None:
         _reply(replies, {"error": f"espeak-ng could not start ({err})", "missing": True})
         return
     _reply(replies, {"ready": True})
+    with tempfile.TemporaryDirectory(prefix="practice-speech-") as scratch:
+        _serve(engine, replies, Path(scratch))
+
+
+def _serve(engine: Engine, replies: IO[str], scratch: Path) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            speak_to_file(engine, request["text"], Path(request["path"]))
+            speak_to_file(engine, request["text"], Path(request["path"]), scratch)
             _reply(replies, {"ok": True})
         except WorkerError as err:
-            _reply(replies, {"ok": False, "error": str(err)})
+            _reply(replies, {"ok": False, "error": str(err), "io": isinstance(err, ClipWriteError)})
 
 
 def _protocol_stream() -> IO[str]:
@@ -135,10 +144,14 @@ def _check_voice(espeak: Any, voice: str) -> None:
             )
 
 
-def speak_to_file(engine: Engine, text: str, path: Path) -> None:
-    """Speak `text` and store it trimmed at `path`, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = path.with_name(f".{path.name}.{os.getpid()}.raw.tmp")
+def speak_to_file(engine: Engine, text: str, path: Path, scratch: Path) -> None:
+    """Speak `text` and store it trimmed at `path`, written atomically.
+
+    pyttsx3 writes its raw WAV from espeak's callback, where a failed write is lost without
+    a word; so that file goes to a private scratch folder, and only the finished clip to
+    the cache, where a full disk is reported.
+    """
+    raw = scratch / f"{path.name}.raw.wav"
     try:
         clip = trim_silence(_utterance(engine, text, raw))
         for _ in range(CANCELLED_RETRIES):
@@ -150,11 +163,13 @@ def speak_to_file(engine: Engine, text: str, path: Path) -> None:
             raise WorkerError("the engine produced only silence")
         if _effective_rate(engine) != engine.rate:  # never cache a clip at the wrong rate
             raise WorkerError("espeak lost its rate during this cue")
-        write_wav_atomically(path, clip, keep_valid=True)
-    except OSError as err:
-        raise WorkerError(f"could not write the clip ({err.strerror or err})") from None
     finally:
         raw.unlink(missing_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wav_atomically(path, clip, keep_valid=True)
+    except OSError as err:
+        raise ClipWriteError(f"could not store the clip ({err.strerror or err})") from None
 
 
 def _utterance(engine: Engine, text: str, raw: Path) -> bytes:

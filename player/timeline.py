@@ -352,6 +352,8 @@ class _Builder:
         for leftover in pending:  # reminders that did not fit: say them, never drop them
             self.speak(leftover)
             self.emit("silence", PHASE_GAP_MS)
+        if self.events[-1].kind == "speech":  # a reminder ran past the hold's last breath
+            self.emit("silence", PHASE_GAP_MS)
 
     def timed_hold(self, hold_ms: int, reminders: list[str]) -> None:
         start = self.t

@@ -106,7 +106,10 @@ def test_render_without_ffmpeg_exits_69_and_keeps_the_previous_file(run, write_s
     (bin_dir / "python").symlink_to(sys.executable)
     result = run("render", str(script), "-o", "out.mp3", env={"PATH": str(bin_dir)})
     assert result.returncode == 69
-    assert "ffmpeg is not installed" in result.stderr
+    assert result.stderr.strip() == (
+        "practice: ffmpeg is not installed, and MP3 needs it: install it with "
+        "`sudo apt-get install ffmpeg`, or render to a .wav file"
+    )
     assert (tmp_path / "out.mp3").read_bytes() == b"previous"
 
 
@@ -115,7 +118,7 @@ def test_render_without_ffmpeg_exits_69_and_keeps_the_previous_file(run, write_s
     [
         (["show", "no-such-session"], 1, "no session named 'no-such-session'"),
         (["show", "missing.yaml"], 1, "no script file missing.yaml"),
-        (["render", "healthy-spine", "-o", "out.ogg"], 1, "name the output .mp3 or .wav"),
+        (["render", "healthy-spine", "-o", "out.ogg"], 2, "name the output .mp3 or .wav"),
         (["render", "healthy-spine", "-o", "/proc/no/out.mp3"], 74, "does not exist"),
         (["show", "healthy-spine", "--voice", "zz-nothing"], 1, "unknown voice 'zz-nothing'"),
         (["show", "healthy-spine", "--pace", "3"], 2, "pace 3 is out of range"),

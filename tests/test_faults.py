@@ -19,6 +19,7 @@ from player.pcm import read_wav_data
 from .conftest import MINIMAL, REPO
 
 CORPUS = Path(__file__).parent / "bad_scripts"
+UNCOMMENTED = {"utf16.yaml": "the file is UTF-16 text: save it as UTF-8"}
 
 
 def practice(
@@ -86,7 +87,8 @@ def test_every_file_of_the_bad_script_corpus_is_refused_with_its_own_message(tmp
     assert code == 1 and err == ""
     assert time.monotonic() - started < 30  # alias bombs and huge files are refused quickly
     for path in files:
-        expected = re.match(r"# expect: (.*)", path.read_text(errors="replace"))[1]
+        comment = re.match(r"# expect: (.*)", path.read_text(errors="replace"))
+        expected = comment[1] if comment else UNCOMMENTED[path.name]
         lines = [
             line
             for line in out.splitlines()
@@ -236,23 +238,19 @@ def mount_tmpfs(folder: Path, options: str) -> None:
         pytest.skip("this machine cannot mount a tmpfs")
 
 
-def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cache_dir):
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cache_dir, suffix):
     disk = tmp_path / "disk"
-    mount_tmpfs(disk, "size=200k")
+    mount_tmpfs(disk, "size=300k")
+    out = disk / f"out{suffix}"
     try:
-        (disk / "out.wav").write_bytes(b"previous")
-        code, _, err = finish(
-            practice(
-                "render",
-                "healthy-spine",
-                "-o",
-                str(disk / "out.wav"),
-                cache=shared_cache_dir,
-                cwd=tmp_path,
-            )
+        out.write_bytes(b"previous")
+        process = practice(
+            "render", "healthy-spine", "-o", str(out), cache=shared_cache_dir, cwd=tmp_path
         )
+        code, _, err = finish(process)
         assert code == 74 and "the disk is full" in err
-        assert (disk / "out.wav").read_bytes() == b"previous"
+        assert out.read_bytes() == b"previous"
         assert leftovers(disk) == []
     finally:
         subprocess.run(["umount", str(disk)], check=True)
@@ -336,3 +334,42 @@ def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path
     assert code == 1
     assert f"{script}:6: the speech engine crashed on the cue \"s's's" in err
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
+    cache = tmp_path / "cache"
+    mount_tmpfs(cache, "size=100k")
+    try:
+        process = practice(
+            "render",
+            str(REPO / "scripts" / "healthy-spine.yaml"),
+            "-o",
+            "out.wav",
+            cache=cache,
+            cwd=tmp_path,
+        )
+        code, _, err = finish(process)
+        assert code == 0 and "not writable; speaking without caching" in err
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+
+
+def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
+    cache = tmp_path / "cache"
+    mount_tmpfs(cache, "size=1m")
+    try:
+        started = time.monotonic()
+        process = practice(
+            "render",
+            str(REPO / "scripts" / "healthy-spine.yaml"),
+            "-o",
+            "out.wav",
+            cache=cache,
+            cwd=tmp_path,
+        )
+        code, _, err = finish(process)
+        assert code == 74 and "cannot store speech in the cache" in err
+        assert time.monotonic() - started < 20
+        assert not (tmp_path / "out.wav").exists()
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)

@@ -97,6 +97,8 @@ def test_random_scripts_give_whole_timelines_with_breath_phases_never_short(scri
     for phase, cue_ms, phase_ms in phase_runs(timeline):
         base = inhale if phase == "inhale" else exhale
         assert phase_ms >= base or phase_ms == cue_ms + PHASE_GAP_MS or cue_ms > base
+    for before, after in zip(timeline.events, timeline.events[1:], strict=False):
+        assert not (before.kind == "speech" and after.kind == "speech"), (before, after)
     right = [e for e in timeline.events if e.side == "right"]
     left = [e for e in timeline.events if e.side == "left"]
     assert len(right) == len(left)

@@ -284,8 +284,11 @@ def test_block_text_is_joined_into_one_line(write_script):
         ("bell: ned", "(did you mean end?)"),
         ("sides:\n          - sides: [say: x]", "a sides block cannot hold another sides block"),
         ("sides:\n          - say: Lift the {side} arm.\n        first: up", "'up' is not a side"),
-        ("hold: 3 breaths\n        reminders: {a: b}", "must be a list of cues"),
+        ("hold: 3 breaths\n        reminders: {a: b}", "must be a list of text"),
         ("42", "a step is a mapping such as `say: ...`"),
+        ('rounds: 3\n        inhale: ""\n        exhale: Out.', "inhale: the text is empty"),
+        ('hold: 3 breaths\n        reminders: [""]', "reminders 1: the text is empty"),
+        ("say: Hi.\n        say: Ho.", "the key appears twice"),
     ],
 )
 def test_step_rules(write_script, step, expected):
@@ -335,3 +338,29 @@ def test_a_missing_file_is_one_problem(tmp_path):
 
 def test_a_file_that_is_too_large_is_refused(write_script):
     assert "larger than 1000 kB" in only_problem(write_script(b"#" * 1_000_001))
+
+
+def test_props_are_spoken_so_they_are_checked_like_cues(write_script):
+    path = write_script(MINIMAL.replace("title: Tiny practice", "title: T\nprops: ['{side} mat']"))
+    assert "props 1: {side} works only inside a sides block" in only_problem(path)
+
+
+def test_a_missing_section_title_names_the_section_line(write_script):
+    path = write_script("title: T\nsections:\n  - steps: [say: Hi.]\n")
+    assert only_problem(path) == f"{path}:3: section 1: title is missing: add `title: ...`"
+
+
+def test_an_empty_first_side_is_one_problem(write_script):
+    path = write_script(
+        MINIMAL.replace(
+            "say: Lie down and rest.",
+            "sides:\n          - say: Lift the {side} arm.\n        first:",
+        )
+    )
+    assert "the first side is missing" in only_problem(path)
+
+
+def test_comparisons_with_angle_brackets_are_not_markup(write_script):
+    text = "Keep knees < hip width and feet > knee width."
+    script = load_script(write_script(MINIMAL.replace("Lie down and rest.", f"'{text}'")))
+    assert script.sections[0].steps[0].text == text

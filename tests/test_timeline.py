@@ -333,3 +333,14 @@ def test_the_json_shape_is_the_documented_contract():
     assert all(
         isinstance(e["start_ms"], int) and isinstance(e["end_ms"], int) for e in data["events"]
     )
+
+
+def test_a_reminder_that_runs_past_its_hold_is_followed_by_a_gap():
+    long_reminder = "Let the shoulders melt away from the ears and the jaw go soft and easy."
+    script = make_script(
+        ("Main", (Hold(Span(breaths=2), (long_reminder,), 4), Say("Next.", 5))),
+        breath=Breath(1_000, 1_000),
+    )
+    events = build_timeline(script, TimingOptions(pace=2.0), fake_clip_ms).events
+    index = next(i for i, e in enumerate(events) if e.text == long_reminder)
+    assert events[index + 1].kind == "silence" and events[index + 1].duration_ms >= PHASE_GAP_MS
