@@ -1,9 +1,8 @@
-"""Loudness for listening: measure the voice, then master the MP3 to -19 LUFS under -1 dBTP.
+"""Loudness for listening: master the MP3 to -19 LUFS with true peaks under -1 dBTP.
 
-The speech clips are measured once per render with ffmpeg's EBU R128 meter (only the
-distinct clips: repeats do not change integrated loudness, and silence is gated out).
-The MP3 then gets that gain and a look-ahead limiter whose delay ffmpeg compensates, so
-the decoded length still equals the timeline.
+The session is measured with ffmpeg's EBU R128 meter, on a condensed copy of the mix
+(silence is gated out anyway), then the MP3 gets that gain and a look-ahead limiter whose
+delay ffmpeg compensates, so the decoded length still equals the timeline.
 """
 
 from __future__ import annotations
@@ -11,35 +10,36 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from player.errors import PracticeError
-from player.mix import clip_pcm
-from player.pcm import CHANNELS, SAMPLE_RATE
+from player.mix import event_pcm
+from player.pcm import CHANNELS, SAMPLE_RATE, frame_at, frames_between
+from player.timeline import Timeline
 
 TARGET_LUFS = -19.0  # mono spoken word (-16 for stereo)
 LIMIT_LINEAR = 0.8  # about -1.9 dBFS: true peak stays under -1 dBTP after MP3 encoding
-# The limiter takes back some loudness from the voice's peaks; measured here on the built-in
-# session, about 1.3 LU at this limit, so the gain asks for that much more.
-LIMITER_ALLOWANCE_DB = 1.3
 MAX_GAIN_DB = 20.0
+KEPT_SILENCE_FRAMES = frame_at(800)
 
 
-def speech_loudness_lufs(clips: Iterable[Path]) -> float:
-    """Integrated loudness of the clips played back to back, by ffmpeg's ebur128 filter."""
+def loudness_lufs(pcm: Iterable[bytes], chain: str = "") -> float:
+    """Integrated loudness of session-format PCM (through `chain`, if given), by ebur128."""
     command = [
         "ffmpeg", "-hide_banner", "-nostats", "-f", "s16le", "-ar", str(SAMPLE_RATE),
-        "-ac", str(CHANNELS), "-i", "pipe:0", "-af", "ebur128", "-f", "null", "-",
+        "-ac", str(CHANNELS), "-i", "pipe:0",
+        "-af", f"{chain},ebur128" if chain else "ebur128", "-f", "null", "-",
     ]  # fmt: skip
     # the meter logs every 100 ms: its report goes to a file, so a full pipe cannot stall it
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                   stderr=log)  # fmt: skip
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
+        )
         assert process.stdin is not None
         try:
-            for path in clips:
-                process.stdin.write(clip_pcm(path))
+            for piece in pcm:
+                process.stdin.write(piece)
             process.stdin.close()
         except BaseException:
             process.kill()
@@ -50,13 +50,39 @@ def speech_loudness_lufs(clips: Iterable[Path]) -> float:
         report = log.read().decode("utf-8", "replace")
     found = re.findall(r"^\s+I:\s+(-?[\d.]+) LUFS", report, re.M)
     if process.returncode != 0 or not found:
-        raise PracticeError("ffmpeg could not measure the loudness of the voice", detail=report)
+        raise PracticeError("ffmpeg could not measure the loudness of the session", detail=report)
     return float(found[-1])
 
 
-def mastering_filter(speech_lufs: float) -> str:
-    """An ffmpeg filter chain that brings the voice to the target and limits its peaks."""
-    gain = min(MAX_GAIN_DB, TARGET_LUFS - speech_lufs + LIMITER_ALLOWANCE_DB)
+def condensed_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[bytes]:
+    """The session with every silence cut to at most 0.8 s.
+
+    EBU R128 gates out 400 ms blocks of silence, so a longer silence adds nothing to the
+    integrated loudness; cutting it keeps the measurement and makes it much cheaper.
+    """
+    for event in timeline.events:
+        if event.kind == "silence":
+            yield bytes(min(frames_between(event.start_ms, event.end_ms), KEPT_SILENCE_FRAMES) * 2)
+        else:
+            yield event_pcm(event, clips)
+
+
+def mastering_filter(timeline: Timeline, clips: Mapping[str, Path]) -> str:
+    """An ffmpeg filter chain that brings the session to the target and limits its peaks.
+
+    The limiter takes back some loudness, more for a peakier voice: so the session is
+    measured through a first chain, and the gain corrected once (the limiter is close to
+    linear over that small step).
+    """
+    plain = loudness_lufs(condensed_pcm(timeline, clips))
+    first_gain = TARGET_LUFS - plain
+    limited = loudness_lufs(condensed_pcm(timeline, clips), _chain(first_gain))
+    return _chain(first_gain + TARGET_LUFS - limited)
+
+
+def _chain(gain_db: float) -> str:
+    gain_db = min(MAX_GAIN_DB, gain_db)
     return (
-        f"volume={gain:.2f}dB,alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
+        f"volume={gain_db:.2f}dB,"
+        f"alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
     )

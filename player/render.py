@@ -9,7 +9,7 @@ from pathlib import Path
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
-from player.loudness import mastering_filter, speech_loudness_lufs
+from player.loudness import mastering_filter
 from player.mix import session_pcm
 from player.pcm import SAMPLE_WIDTH, frames_between
 from player.script import Script
@@ -60,9 +60,8 @@ def render(
 
 
 def _mastering(compiled: Compiled) -> str:
-    """The loudness filter for this session's voice (a WAV stays the unprocessed mix)."""
-    spoken = sorted({e.text for e in compiled.timeline.events if e.kind == "speech"})
-    return mastering_filter(speech_loudness_lufs(compiled.clips.paths[text] for text in spoken))
+    """The loudness filter for this session (a WAV stays the unprocessed mix)."""
+    return mastering_filter(compiled.timeline, compiled.clips.paths)
 
 
 def pcm_bytes(timeline: Timeline) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -212,3 +213,29 @@ def test_the_built_in_session_renders_and_decodes_to_its_timeline(settings, shar
     out = tmp_path / "healthy-spine.mp3"
     render(compiled, out)
     assert abs(len(decode(out)) / 2 / SAMPLE_RATE * 1000 - compiled.timeline.duration_ms) <= 50
+
+
+def test_the_mp3_is_mastered_to_minus_19_lufs_under_minus_1_dbtp(short, tmp_path):
+    out = tmp_path / "short.mp3"
+    render(short, out)
+    report = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(out),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    integrated = float(re.findall(r"^\s+I:\s+(-?[\d.]+) LUFS", report, re.M)[-1])
+    true_peak = float(re.findall(r"^\s+Peak:\s+(-?[\d.]+) dBFS", report, re.M)[-1])
+    assert -20.0 <= integrated <= -18.0
+    assert true_peak <= -1.0
