@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import errno
 import os
 import re
@@ -11,7 +12,7 @@ import tempfile
 import wave
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
@@ -29,6 +30,7 @@ class Tags:
     comment: str
     artist: str = "Practice player"
     genre: str = "Spoken & Audio"
+    date: str = field(default_factory=lambda: str(datetime.date.today().year))
 
 
 def check_output_path(out: Path) -> None:
@@ -194,7 +196,7 @@ def _feed(
 def ffmetadata(chapters: tuple[Chapter, ...], tags: Tags) -> str:
     """An `;FFMETADATA1` file: tags, and one chapter per section in milliseconds."""
     lines = [";FFMETADATA1"]
-    for key in ("title", "artist", "album", "genre", "comment"):
+    for key in ("title", "artist", "album", "genre", "date", "comment"):
         lines.append(f"{key}={_escape(getattr(tags, key))}")
     for chapter in chapters:
         lines += [

@@ -168,7 +168,7 @@ main(sys.argv[2:])
 """
 
 
-@pytest.mark.parametrize("round_number", range(4))
+@pytest.mark.parametrize("round_number", range(8))
 def test_two_renders_sharing_a_cold_cache_both_succeed_with_identical_output(
     tmp_path, round_number
 ):

@@ -102,7 +102,13 @@ def test_the_mp3_decodes_to_exactly_the_timeline_length_with_a_chapter_per_secti
         22050,
         1,
     )
-    assert probe["format"]["tags"]["title"] == "Short render"
+    tags = probe["format"]["tags"]
+    assert (tags["title"], tags["album"], tags["genre"]) == (
+        "Short render",
+        "Gentle back care",
+        "Spoken & Audio",
+    )
+    assert re.fullmatch(r"20\d\d", tags["date"])
     assert "Props: a mat." in probe["format"]["tags"]["comment"]
 
 

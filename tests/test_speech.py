@@ -108,3 +108,8 @@ def test_a_hung_engine_is_stopped_at_its_deadline_and_replaced(settings, tmp_pat
     ):
         pool.synthesize(jobs, lambda job: None)
     assert read_wav_frames(tmp_path / "next.wav")
+
+
+def test_text_with_diacritics_is_spoken(settings, tmp_path):
+    (path,) = speak(settings, tmp_path, ["Rest now in Śavāsana."])
+    assert read_wav_frames(path) > SAMPLE_RATE // 2
