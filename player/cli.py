@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from player import __version__
+from player.atomic import write_text_atomically
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
 from player.doctor import (
@@ -37,7 +38,7 @@ from player.errors import (
 from player.library import builtin_ids, load_session
 from player.render import Compiled, compile_session, pcm_bytes, render
 from player.script import load_script
-from player.sidecars import podcast_chapters, webvtt, write_text_atomically
+from player.sidecars import podcast_chapters, webvtt
 from player.speech import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
 from player.timeline import (
     MAX_PACE,
@@ -229,7 +230,7 @@ def render_command(
     check_output_path(out)
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         compiled = _compile(session, options, cache)
-        _render_with_progress(compiled, out)
+        _render_with_progress(compiled, out, cache)
     if cues_file:
         write_text_atomically(cues_file, webvtt(compiled.timeline))
     if chapters_file:
@@ -237,13 +238,13 @@ def render_command(
     _report_written(out, compiled)
 
 
-def _render_with_progress(compiled: Compiled, out: Path) -> None:
+def _render_with_progress(compiled: Compiled, out: Path, cache: SpeechCache) -> None:
     if not sys.stderr.isatty():
-        render(compiled, out)
+        render(compiled, out, cache=cache)
         return
     length = pcm_bytes(compiled.timeline)
     with click.progressbar(length=length, label="Rendering", file=sys.stderr) as bar:
-        render(compiled, out, bar.update)
+        render(compiled, out, bar.update, cache=cache)
 
 
 def _render_all(folder: Path, options: dict[str, Any]) -> None:
@@ -258,7 +259,7 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
             check_output_path(out)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for (compiled, out), _ in zip(
-                jobs, pool.map(lambda job: render(*job), jobs), strict=True
+                jobs, pool.map(lambda job: render(*job, cache=cache), jobs), strict=True
             ):
                 _report_written(out, compiled)
 

@@ -7,12 +7,16 @@ delay ffmpeg compensates, so the decoded length still equals the timeline.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from player.atomic import write_text_atomically
 from player.errors import PracticeError
 from player.mix import event_pcm
 from player.pcm import CHANNELS, SAMPLE_RATE, frame_at, frames_between
@@ -21,6 +25,7 @@ from player.timeline import Timeline
 TARGET_LUFS = -19.0  # mono spoken word (-16 for stereo)
 LIMIT_LINEAR = 0.8  # about -1.9 dBFS: true peak stays under -1 dBTP after MP3 encoding
 MAX_GAIN_DB = 20.0
+MASTERING_VERSION = 1  # bump when the chain or the measurement changes
 KEPT_SILENCE_FRAMES = frame_at(800)
 
 
@@ -86,3 +91,32 @@ def _chain(gain_db: float) -> str:
         f"volume={gain_db:.2f}dB,"
         f"alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
     )
+
+
+def remembered_mastering_filter(
+    timeline: Timeline, clips: Mapping[str, Path], folder: Path | None
+) -> str:
+    """mastering_filter, remembered in `folder` per timeline, so a warm render skips it.
+
+    The key covers every event and the clips (whose names are content hashes of the text,
+    voice, rate and engine), so any change to what sounds when is a new measurement.
+    """
+    if folder is None:
+        return mastering_filter(timeline, clips)
+    record = folder / f"{_mix_key(timeline, clips)}.json"
+    try:
+        return str(json.loads(record.read_text(encoding="utf-8"))["filter"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not measured yet, or a damaged record: measure again
+    chain = mastering_filter(timeline, clips)
+    with contextlib.suppress(OSError):  # a read-only or full cache: just not remembered
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(record, json.dumps({"version": MASTERING_VERSION, "filter": chain}))
+    return chain
+
+
+def _mix_key(timeline: Timeline, clips: Mapping[str, Path]) -> str:
+    events = [(e.start_ms, e.end_ms, e.kind, e.text) for e in timeline.events]
+    names = sorted({clips[e.text].name for e in timeline.events if e.kind == "speech"})
+    blob = json.dumps([MASTERING_VERSION, TARGET_LUFS, LIMIT_LINEAR, events, names])
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
-from player.loudness import mastering_filter
+from player.loudness import remembered_mastering_filter
 from player.mix import session_pcm
 from player.pcm import SAMPLE_WIDTH, frames_between
 from player.script import Script
@@ -45,6 +45,7 @@ def render(
     compiled: Compiled,
     out: Path,
     advance: Callable[[int], None] = lambda _: None,
+    cache: SpeechCache | None = None,
 ) -> None:
     """Write the session to `out` (.mp3 or .wav); `advance` receives bytes of PCM written."""
     check_output_path(out)
@@ -55,13 +56,14 @@ def render(
         timeline.chapters,
         session_tags(compiled.script),
         advance,
-        mp3_filter=_mastering(compiled) if out.suffix.lower() == ".mp3" else "",
+        mp3_filter=_mastering(compiled, cache) if out.suffix.lower() == ".mp3" else "",
     )
 
 
-def _mastering(compiled: Compiled) -> str:
+def _mastering(compiled: Compiled, cache: SpeechCache | None) -> str:
     """The loudness filter for this session (a WAV stays the unprocessed mix)."""
-    return mastering_filter(compiled.timeline, compiled.clips.paths)
+    folder = cache.root / "loudness" if cache is not None else None
+    return remembered_mastering_filter(compiled.timeline, compiled.clips.paths, folder)
 
 
 def pcm_bytes(timeline: Timeline) -> int:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from player.timeline import Timeline
 
@@ -31,17 +28,6 @@ def podcast_chapters(timeline: Timeline) -> str:
     ]
     document = {"version": PODCAST_CHAPTERS_VERSION, "title": timeline.title, "chapters": chapters}
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(name, 0o644)
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 def _vtt_time(ms: int) -> str:

@@ -245,3 +245,13 @@ def test_the_mp3_is_mastered_to_minus_19_lufs_under_minus_1_dbtp(short, tmp_path
     true_peak = float(re.findall(r"^\s+Peak:\s+(-?[\d.]+) dBFS", report, re.M)[-1])
     assert -20.0 <= integrated <= -18.0
     assert true_peak <= -1.0
+
+
+def test_the_loudness_measurement_is_remembered_per_timeline(short, tmp_path, shared_cache):
+    render(short, tmp_path / "first.mp3", cache=shared_cache)
+    records = list((shared_cache.root / "loudness").glob("*.json"))
+    assert records
+    before = {r: r.stat().st_mtime_ns for r in records}
+    render(short, tmp_path / "second.mp3", cache=shared_cache)
+    assert {r: r.stat().st_mtime_ns for r in records} == before
+    assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
