@@ -23,8 +23,8 @@ demo: $(BIN)/.installed
 	fi
 
 test: $(BIN)/.installed
-	$(BIN)/ruff check player tests
-	$(BIN)/ruff format --check player tests
+	$(BIN)/ruff check player tests benchmarks
+	$(BIN)/ruff format --check player tests benchmarks
 	$(BIN)/python -m pytest
 
 system-packages:

@@ -1,0 +1,218 @@
+"""Render benchmark: wall time and peak memory of `practice render`, as ratios against
+baselines measured in the same run (machines here are noisy). Not a test: it asserts nothing.
+
+    .venv/bin/python benchmarks/bench_render.py [--skip-naive]
+
+Baselines: ffmpeg alone encoding the session's PCM from a WAV file (same encoder
+settings), espeak-ng's command line speaking every distinct cue on all cores, and the
+naive pydub join `seg = seg + piece`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+NAIVE_JOIN = """
+import sys, time, resource
+from pathlib import Path
+from pydub import AudioSegment
+from player.cache import SpeechCache
+from player.library import load_session
+from player.mix import event_pcm
+from player.render import compile_session
+from player.speech import voice_settings
+from player.timeline import TimingOptions
+compiled = compile_session(load_session(sys.argv[1]), TimingOptions(), voice_settings(),
+                           SpeechCache(Path(sys.argv[2])))
+started = time.perf_counter()
+seg = AudioSegment.empty()
+for event in compiled.timeline.events:
+    piece = AudioSegment(event_pcm(event, compiled.clips.paths), sample_width=2,
+                         frame_rate=22050, channels=1)
+    seg = seg + piece
+print(time.perf_counter() - started)
+"""
+
+
+def generated_script(minutes: int) -> str:
+    """About one minute per block: a cue, three guided breaths, a two-breath hold."""
+    lines = [f"title: Generated {minutes} minutes", "sections:"]
+    for block in range(minutes):
+        if block % 10 == 0:
+            lines += [f"  - title: Part {block // 10 + 1}", "    steps:"]
+        lines += [
+            f"      - say: Block {block}. Move slowly into the next shape and settle there.",
+            "      - rounds: 3",
+            f"        inhale: Breathe in for block {block} and lengthen the spine.",
+            f"        exhale: Breathe out for block {block} and soften the shoulders.",
+            "      - hold: 3 breaths",
+            f"        reminders: [Stay easy in block {block}.]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def timed(command: list[str], **kwargs) -> tuple[float, float]:
+    """Wall seconds and the peak resident memory (MB) of the command's own process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"failed: {' '.join(command)}: {process.stderr.read().decode()}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def practice(*args: str) -> list[str]:
+    return [PYTHON, "-m", "player", *args]
+
+
+def espeak_all(texts: list[str], folder: Path) -> float:
+    """espeak-ng's command line speaking every text, on all cores."""
+    folder.mkdir()
+
+    def speak(item: tuple[int, str]) -> None:
+        number, text = item
+        subprocess.run(
+            [
+                "espeak-ng",
+                "-v",
+                "en-us+klatt",
+                "-s",
+                "140",
+                "-w",
+                str(folder / f"{number}.wav"),
+                text,
+            ],
+            check=True,
+        )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(speak, enumerate(texts)))
+    return time.perf_counter() - started
+
+
+def bench(name: str, session: str, work: Path, naive: bool) -> dict[str, float | str]:
+    cache = work / f"cache-{name}"
+    out = work / f"{name}.mp3"
+    cold, cold_mb = timed(practice("render", session, "-o", str(out), "--cache-dir", str(cache)))
+    warm, warm_mb = timed(practice("render", session, "-o", str(out), "--cache-dir", str(cache)))
+    paced, _ = timed(
+        practice("render", session, "-o", str(out), "--cache-dir", str(cache), "--pace", "0.8")
+    )
+    wav = work / f"{name}.wav"
+    timed(practice("render", session, "-o", str(wav), "--cache-dir", str(cache)))
+    encode, _ = timed(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+            "-compression_level",
+            "7",
+            str(work / f"{name}-base.mp3"),
+        ]
+    )
+    shown = subprocess.run(
+        practice("show", session, "--json", "--cache-dir", str(cache)),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    timeline = json.loads(shown)
+    texts = sorted({e["text"] for e in timeline["events"] if e["kind"] == "speech"})
+    espeak = espeak_all(texts, work / f"espeak-{name}")
+    row: dict[str, float | str] = {
+        "session": name,
+        "minutes": timeline["duration_ms"] / 60_000,
+        "cues": len(texts),
+        "cold_s": cold,
+        "warm_s": warm,
+        "pace_change_s": paced,
+        "peak_mb": warm_mb,
+        "cold_peak_mb": cold_mb,
+        "encode_s": encode,
+        "espeak_s": espeak,
+        "warm_ratio": warm / encode,
+        "cold_ratio": cold / (espeak + encode),
+    }
+    if naive:
+        result = subprocess.run(
+            [PYTHON, "-c", NAIVE_JOIN, session, str(cache)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row["naive_join_s"] = float(result.stdout.strip())
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-naive", action="store_true", help="skip the slow pydub join")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="practice-bench-") as folder:
+        work = Path(folder)
+        sessions = [("healthy-spine", "healthy-spine")]
+        for minutes in (10, 40, 120):
+            path = work / f"generated-{minutes}.yaml"
+            path.write_text(generated_script(minutes))
+            sessions.append((f"generated-{minutes}", str(path)))
+        rows = []
+        for name, session in sessions:
+            naive = not args.skip_naive and "120" not in name  # the naive join is quadratic
+            rows.append(bench(name, session, work, naive))
+            print_row(rows[-1], header=len(rows) == 1)
+        peaks = {row["session"]: row["peak_mb"] for row in rows}
+        ratio = peaks["generated-120"] / peaks["generated-10"]
+        print(f"\npeak memory, 2 hours against 10 minutes: {ratio:.2f}x (target at most 1.3x)")
+        print(
+            "warm render target: at most 1.3x ffmpeg-only encode; cold render target: at most "
+            "1.5x (espeak-ng CLI on all cores + that encode)"
+        )
+
+
+def print_row(row: dict[str, float | str], header: bool) -> None:
+    columns = [
+        "session",
+        "minutes",
+        "cues",
+        "cold_s",
+        "warm_s",
+        "pace_change_s",
+        "peak_mb",
+        "encode_s",
+        "espeak_s",
+        "warm_ratio",
+        "cold_ratio",
+        "naive_join_s",
+    ]
+    if header:
+        print(" | ".join(columns))
+        print(" | ".join("---" for _ in columns))
+    cells = []
+    for column in columns:
+        value = row.get(column, "skipped")
+        cells.append(f"{value:.2f}" if isinstance(value, float) else str(value))
+    print(" | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
