@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -230,20 +232,24 @@ def test_an_output_folder_that_cannot_be_written_exits_74(tmp_path, shared_cache
     assert code == 74 and "cannot write files in /proc: pick a writable folder" in err
 
 
-def mount_tmpfs(folder: Path, options: str) -> None:
+@contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` for the test (root only), unmounted afterwards."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     folder.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]).returncode:
         pytest.skip("this machine cannot mount a tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
 def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cache_dir, suffix):
-    disk = tmp_path / "disk"
-    mount_tmpfs(disk, "size=300k")
-    out = disk / f"out{suffix}"
-    try:
+    with tmpfs(tmp_path / "disk", "size=300k") as disk:
+        out = disk / f"out{suffix}"
         out.write_bytes(b"previous")
         process = practice(
             "render", "healthy-spine", "-o", str(out), cache=shared_cache_dir, cwd=tmp_path
@@ -252,14 +258,10 @@ def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cach
         assert code == 74 and "the disk is full" in err
         assert out.read_bytes() == b"previous"
         assert leftovers(disk) == []
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_read_only_cache_means_no_caching_not_a_failure(tmp_path):
-    cache = tmp_path / "cache"
-    mount_tmpfs(cache, "ro,size=1m")
-    try:
+    with tmpfs(tmp_path / "cache", "ro,size=1m") as cache:
         code, _, err = finish(
             practice(
                 "render",
@@ -274,8 +276,6 @@ def test_a_read_only_cache_means_no_caching_not_a_failure(tmp_path):
         )
         assert code == 0 and "not writable; speaking without caching" in err
         assert list(cache.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(cache)], check=True)
 
 
 # -- doctor and cache commands --------------------------------------------------------------
@@ -337,9 +337,7 @@ def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path
 
 
 def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
-    cache = tmp_path / "cache"
-    mount_tmpfs(cache, "size=100k")
-    try:
+    with tmpfs(tmp_path / "cache", "size=100k") as cache:
         process = practice(
             "render",
             str(REPO / "scripts" / "healthy-spine.yaml"),
@@ -350,14 +348,10 @@ def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
         )
         code, _, err = finish(process)
         assert code == 0 and "not writable; speaking without caching" in err
-    finally:
-        subprocess.run(["umount", str(cache)], check=True)
 
 
 def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
-    cache = tmp_path / "cache"
-    mount_tmpfs(cache, "size=1m")
-    try:
+    with tmpfs(tmp_path / "cache", "size=1m") as cache:
         started = time.monotonic()
         process = practice(
             "render",
@@ -371,5 +365,3 @@ def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
         assert code == 74 and "cannot store speech in the cache" in err
         assert time.monotonic() - started < 20
         assert not (tmp_path / "out.wav").exists()
-    finally:
-        subprocess.run(["umount", str(cache)], check=True)
