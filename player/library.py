@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from player.errors import SessionNotFound
@@ -39,13 +38,3 @@ def resolve(session: str) -> Path:
 
 def load_session(session: str) -> Script:
     return load_script(resolve(session))
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    id: str
-    title: str
-    minutes: float
-    focus: str
-    level: str
-    props: tuple[str, ...]

@@ -39,10 +39,6 @@ def event_pcm(event: Event, clips: Mapping[str, Path]) -> bytes:
     return silence(frames)
 
 
-def total_frames(timeline: Timeline) -> int:
-    return frames_between(0, timeline.duration_ms)
-
-
 @lru_cache(maxsize=CLIP_MEMORY)
 def clip_pcm(path: Path) -> bytes:
     """A cached clip in the session format; pydub converts any other rate, width or layout."""
