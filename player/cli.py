@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,14 +27,16 @@ from player.doctor import (
     check_speech,
     clear_cache,
 )
-from player.encode import check_output_path
+from player.encode import SUFFIXES, check_output_path, check_sidecar_paths
 from player.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_IO,
     EXIT_MISSING_DEPENDENCY,
+    OutputError,
     PracticeError,
     ScriptProblems,
+    UsageProblem,
 )
 from player.library import builtin_ids, load_session
 from player.render import Compiled, compile_session, pcm_bytes, render
@@ -228,6 +231,7 @@ def render_command(
         raise click.UsageError("give a SESSION to render, or --all")
     out = output or Path(f"{Path(session).stem}.mp3")
     check_output_path(out)
+    check_sidecar_paths(out, [path for path in (cues_file, chapters_file) if path])
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         compiled = _compile(session, options, cache)
         _render_with_progress(compiled, out, cache)
@@ -249,7 +253,12 @@ def _render_with_progress(compiled: Compiled, out: Path, cache: SpeechCache) -> 
 
 def _render_all(folder: Path, options: dict[str, Any]) -> None:
     """Synthesize each session's cues (all cores), then encode the sessions side by side."""
+    if folder.suffix.lower() in SUFFIXES or (folder.exists() and not folder.is_dir()):
+        raise UsageProblem(f"with --all, -o names a folder, not the file {folder}")
+    if not folder.parent.is_dir():
+        raise OutputError(f"the folder {folder.parent} does not exist: create it or pick another")
     folder.mkdir(exist_ok=True)
+    stop = threading.Event()
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         jobs = [
             (_compile(session_id, options, cache), folder / f"{session_id}.mp3")
@@ -258,10 +267,15 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
         for _, out in jobs:
             check_output_path(out)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for (compiled, out), _ in zip(
-                jobs, pool.map(lambda job: render(*job, cache=cache), jobs), strict=True
-            ):
-                _report_written(out, compiled)
+            futures = [pool.submit(render, compiled, out, cache=cache, stop=stop)
+                       for compiled, out in jobs]  # fmt: skip
+            try:
+                for (compiled, out), future in zip(jobs, futures, strict=True):
+                    future.result()
+                    _report_written(out, compiled)
+            except BaseException:
+                stop.set()  # the others abandon their files; previous renders stay as they were
+                raise
 
 
 def _report_written(out: Path, compiled: Compiled) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def cache_report(cache: SpeechCache) -> CacheReport:
     entries = cache.entries()
     damaged = tuple(path for path in entries if read_wav_frames(path) is None)
     size = sum(path.stat().st_size for path in entries)
-    return CacheReport(cache.root, len(entries), size, damaged, cache.writable())
+    writable = cache.writable() if cache.root.is_dir() else _creatable(cache.root)
+    return CacheReport(cache.root, len(entries), size, damaged, writable)
 
 
 def check_cache(cache: SpeechCache) -> Check:
@@ -141,3 +143,11 @@ def clear_cache(cache: SpeechCache) -> int:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:120] if lines else "no detail"
+
+
+def _creatable(folder: Path) -> bool:
+    """Whether a missing folder could be made, without making it."""
+    parent = folder
+    while not parent.exists():
+        parent = parent.parent
+    return parent.is_dir() and os.access(parent, os.W_OK)

@@ -24,6 +24,7 @@ MP3_BITRATE = "64k"  # mono speech: clear at 64 kbps, about 29 MB for a 60-minut
 # speech the difference is not audible (the encoder's time dominates a warm render)
 MP3_LAME_QUALITY = "7"
 SUFFIXES = (".mp3", ".wav")
+PART_MARKER = "render-"  # .NAME.PID.render-XXXX.mp3.part: the pid names the writer
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,26 @@ class Tags:
     date: str = field(default_factory=lambda: str(datetime.date.today().year))
 
 
+def check_folder_writable(path: Path) -> None:
+    """The file's folder exists and can be written, and the path is not a device or folder."""
+    if path.exists() and not path.is_file():
+        raise UsageProblem(f"{path} exists and is not a regular file: name another file")
+    if not path.parent.exists():
+        raise OutputError(f"the folder {path.parent} does not exist: create it or pick another")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"cannot write to the folder {path.parent}: pick a writable folder")
+
+
+def check_sidecar_paths(out: Path, sidecars: list[Path]) -> None:
+    """Sidecars go to their own regular files, never onto the audio or each other."""
+    seen = {out.resolve()}
+    for path in sidecars:
+        if path.resolve() in seen:
+            raise UsageProblem(f"{path} is already the name of another output: name another file")
+        seen.add(path.resolve())
+        check_folder_writable(path)
+
+
 def check_output_path(out: Path) -> None:
     """Refuse an unknown suffix or a missing ffmpeg before any work is done."""
     if out.suffix.lower() not in SUFFIXES:
@@ -45,10 +66,7 @@ def check_output_path(out: Path) -> None:
             "ffmpeg is not installed, and MP3 needs it: install it with "
             "`sudo apt-get install ffmpeg`, or render to a .wav file"
         )
-    if not out.parent.exists():
-        raise OutputError(f"the folder {out.parent} does not exist: create it or pick another")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"cannot write to the folder {out.parent}: pick a writable folder")
+    check_folder_writable(out)
 
 
 def write_audio(
@@ -76,7 +94,9 @@ def _atomic_target(out: Path) -> Iterator[Path]:
     _sweep_orphans(out)
     try:
         fd, name = tempfile.mkstemp(
-            prefix=f".{out.stem}.{os.getpid()}.", suffix=f"{out.suffix}.part", dir=out.parent
+            prefix=f".{out.stem}.{os.getpid()}.{PART_MARKER}",
+            suffix=f"{out.suffix}.part",
+            dir=out.parent,
         )
     except OSError as err:
         raise _output_error(out, err) from None
@@ -95,7 +115,9 @@ def _atomic_target(out: Path) -> Iterator[Path]:
 
 def _sweep_orphans(out: Path) -> None:
     """Remove temporary files that a killed render of `out` left (their process is gone)."""
-    pattern = re.compile(rf"\.{re.escape(out.stem)}\.(\d+)\..*{re.escape(out.suffix)}\.part")
+    pattern = re.compile(
+        rf"\.{re.escape(out.stem)}\.(\d+)\.{PART_MARKER}[^.]*{re.escape(out.suffix)}\.part"
+    )
     for leftover in out.parent.glob(f".{out.stem}.*{out.suffix}.part"):
         match = pattern.fullmatch(leftover.name)
         if match and not _process_alive(int(match[1])):

@@ -13,6 +13,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
+from player.errors import PracticeError
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
 from player.sounds import bell_pcm
 from player.timeline import Event, Timeline
@@ -42,8 +43,14 @@ def event_pcm(event: Event, clips: Mapping[str, Path]) -> bytes:
 @lru_cache(maxsize=CLIP_MEMORY)
 def clip_pcm(path: Path) -> bytes:
     """A cached clip in the session format; pydub converts any other rate, width or layout."""
-    with path.open("rb") as file:  # pydub leaves a file it opened itself unclosed
-        clip = AudioSegment.from_file(file, format="wav")
+    try:
+        with path.open("rb") as file:  # pydub leaves a file it opened itself unclosed
+            clip = AudioSegment.from_file(file, format="wav")
+    except OSError as err:  # not the output's fault: keep it out of the writer's OSError path
+        raise PracticeError(
+            f"a speech clip vanished from the cache while rendering ({path.name}, "
+            f"{err.strerror}): run the command again"
+        ) from None
     if (clip.frame_rate, clip.sample_width, clip.channels) != (SAMPLE_RATE, SAMPLE_WIDTH, CHANNELS):
         clip = (
             clip.set_frame_rate(SAMPLE_RATE).set_sample_width(SAMPLE_WIDTH).set_channels(CHANNELS)

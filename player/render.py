@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
+from player.errors import PracticeError
 from player.loudness import remembered_mastering_filter
 from player.mix import session_pcm
 from player.pcm import SAMPLE_WIDTH, frames_between
@@ -46,13 +48,18 @@ def render(
     out: Path,
     advance: Callable[[int], None] = lambda _: None,
     cache: SpeechCache | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Write the session to `out` (.mp3 or .wav); `advance` receives bytes of PCM written."""
+    """Write the session to `out` (.mp3 or .wav); `advance` receives bytes of PCM written.
+
+    Setting `stop` (from another thread) abandons the render: nothing appears under `out`.
+    """
     check_output_path(out)
     timeline = compiled.timeline
+    pcm = session_pcm(timeline, compiled.clips.paths)
     write_audio(
         out,
-        session_pcm(timeline, compiled.clips.paths),
+        _until(stop, pcm) if stop else pcm,
         timeline.chapters,
         session_tags(compiled.script),
         advance,
@@ -76,3 +83,14 @@ def session_tags(script: Script) -> Tags:
         notes.append("Props: " + ", ".join(script.props) + ".")
     notes.extend(script.cautions)
     return Tags(title=script.title, album="Gentle back care", comment=" ".join(notes))
+
+
+class RenderStopped(PracticeError):
+    """Another part of the program asked this render to stop."""
+
+
+def _until(stop: threading.Event, pcm: Iterator[bytes]) -> Iterator[bytes]:
+    for piece in pcm:
+        if stop.is_set():
+            raise RenderStopped("the render was stopped")
+        yield piece

@@ -350,9 +350,13 @@ class _Builder:
             self.silence_until(cycle_start + self.inhale_ms, "inhale")
             self.silence_until(cycle_start + cycle_ms, "exhale")
         for leftover in pending:  # reminders that did not fit: say them, never drop them
+            self.gap_after_speech()
             self.speak(leftover)
-            self.emit("silence", PHASE_GAP_MS)
-        if self.events[-1].kind == "speech":  # a reminder ran past the hold's last breath
+        self.gap_after_speech()  # a reminder ran past the hold's last breath
+
+    def gap_after_speech(self) -> None:
+        """Never two voices back to back: a short gap after speech that ran long."""
+        if self.events and self.events[-1].kind == "speech":
             self.emit("silence", PHASE_GAP_MS)
 
     def timed_hold(self, hold_ms: int, reminders: list[str]) -> None:

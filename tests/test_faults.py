@@ -365,3 +365,36 @@ def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
         assert code == 74 and "cannot store speech in the cache" in err
         assert time.monotonic() - started < 20
         assert not (tmp_path / "out.wav").exists()
+
+
+def test_sigint_stops_render_all_and_keeps_the_previous_files(tmp_path, shared_cache_dir):
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "healthy-spine.mp3").write_bytes(b"previous render")
+    finish(practice("show", "healthy-spine", cache=shared_cache_dir, cwd=tmp_path))
+    process = practice("render", "--all", "-o", str(library), cache=shared_cache_dir, cwd=tmp_path)
+    wait_for(lambda: any(library.glob(".*.part")), what="encoding to start")
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == 130 and "interrupted" in err
+    assert (library / "healthy-spine.mp3").read_bytes() == b"previous render"
+    assert leftovers(library) == []
+
+
+def test_the_orphan_sweep_only_takes_files_of_dead_renders_of_that_output(tmp_path):
+    from player.encode import _sweep_orphans
+
+    other_render = tmp_path / f".s.99999.{os.getpid()}.render-abc.mp3.part"  # for s.99999.mp3
+    dead = tmp_path / ".s.999999999.render-xyz.mp3.part"
+    alive = tmp_path / f".s.{os.getpid()}.render-def.mp3.part"
+    for path in (other_render, dead, alive):
+        path.write_bytes(b"x")
+    _sweep_orphans(tmp_path / "s.mp3")
+    assert other_render.exists() and alive.exists() and not dead.exists()
+
+
+def test_cache_info_does_not_create_the_folder(tmp_path):
+    missing = tmp_path / "not" / "yet"
+    code, out, _ = finish(practice("cache", "info", cache=missing, cwd=tmp_path))
+    assert code == 0 and "clips:    0" in out and "writable: yes" in out
+    assert not missing.exists()

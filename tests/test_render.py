@@ -255,3 +255,19 @@ def test_the_loudness_measurement_is_remembered_per_timeline(short, tmp_path, sh
     render(short, tmp_path / "second.mp3", cache=shared_cache)
     assert {r: r.stat().st_mtime_ns for r in records} == before
     assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
+
+
+def test_a_clip_that_vanishes_mid_render_is_a_failure_not_an_output_problem(short, tmp_path):
+    from player.errors import OutputError, PracticeError
+    from player.mix import clip_pcm
+
+    clip_pcm.cache_clear()
+    spoken = next(e.text for e in short.timeline.events if e.kind == "speech")
+    moved = short.clips.paths[spoken].rename(tmp_path / "aside.wav")
+    try:
+        with pytest.raises(PracticeError, match="vanished from the cache") as caught:
+            render(short, tmp_path / "out.wav")
+        assert not isinstance(caught.value, OutputError)
+        assert not (tmp_path / "out.wav").exists()
+    finally:
+        moved.rename(short.clips.paths[spoken])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from player.sidecars import podcast_chapters, webvtt
@@ -71,3 +72,25 @@ def test_render_all_renders_every_built_in_session_into_a_folder(run_cli, tmp_pa
     assert result.returncode == 0, result.stderr
     ids = sorted(p.stem for p in (REPO / "scripts").glob("*.yaml"))
     assert sorted(p.stem for p in (tmp_path / "library").glob("*.mp3")) == ids
+
+
+def test_a_sidecar_may_not_overwrite_the_audio_or_a_special_file(run_cli, tmp_path):
+    result = run_cli("render", "healthy-spine", "-o", "hs.mp3", "--cues", "hs.mp3")
+    assert result.returncode == 2 and "already the name of another output" in result.stderr
+    fifo = tmp_path / "pipe.vtt"
+    os.mkfifo(fifo)
+    result = run_cli("render", "healthy-spine", "-o", "hs.wav", "--cues", str(fifo))
+    assert result.returncode == 2 and "is not a regular file" in result.stderr
+    assert fifo.is_fifo() and not (tmp_path / "hs.wav").exists()
+
+
+def test_a_sidecar_that_cannot_be_written_stops_the_render_before_it_starts(run_cli, tmp_path):
+    result = run_cli("render", "healthy-spine", "-o", "hs.wav", "--cues", "missing/hs.vtt")
+    assert result.returncode == 74 and "the folder missing does not exist" in result.stderr
+    assert not (tmp_path / "hs.wav").exists()
+
+
+def test_render_all_wants_a_folder(run_cli, tmp_path):
+    result = run_cli("render", "--all", "-o", "library.mp3")
+    assert result.returncode == 2 and "names a folder" in result.stderr
+    assert not (tmp_path / "library.mp3").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from player.durations import Span
@@ -344,3 +346,15 @@ def test_a_reminder_that_runs_past_its_hold_is_followed_by_a_gap():
     events = build_timeline(script, TimingOptions(pace=2.0), fake_clip_ms).events
     index = next(i for i, e in enumerate(events) if e.text == long_reminder)
     assert events[index + 1].kind == "silence" and events[index + 1].duration_ms >= PHASE_GAP_MS
+
+
+def test_reminders_that_overflow_a_short_hold_never_touch_each_other():
+    reminders = ("A long reminder that takes its time to say.", "And another long reminder too.")
+    script = make_script(
+        ("Main", (Hold(Span(breaths=1), reminders, 4), Say("Next.", 5))),
+        breath=Breath(1_000, 1_000),
+    )
+    events = build_timeline(script, TimingOptions(pace=2.0), fake_clip_ms).events
+    for before, after in itertools.pairwise(events):
+        assert not (before.kind == "speech" and after.kind == "speech"), (before, after)
+    assert [e.text for e in events if e.text in reminders] == list(reminders)
