@@ -106,4 +106,4 @@ class SpeechCache:
                 continue
 
     def entries(self) -> list[Path]:
-        return sorted(self.root.glob(f"*/*{ENTRY_SUFFIX}"))
+        return sorted(self.root.glob(f"??/*{ENTRY_SUFFIX}"))  # clips, not bells/

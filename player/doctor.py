@@ -132,8 +132,8 @@ def clear_cache(cache: SpeechCache) -> int:
         path.unlink(missing_ok=True)
     for leftover in cache.root.glob("*/.*.tmp"):
         leftover.unlink(missing_ok=True)
-    for record in cache.root.glob("loudness/*.json"):  # measurements made from those clips
-        record.unlink(missing_ok=True)
+    for made in (*cache.root.glob("loudness/*.json"), *cache.root.glob("bells/*.wav")):
+        made.unlink(missing_ok=True)  # loudness measured from those clips, and the bells
     for folder in cache.root.glob("??"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()

@@ -62,7 +62,9 @@ def loudness_lufs(pcm: Iterable[bytes], chain: str = "") -> float:
     return float(found[-1])
 
 
-def condensed_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[bytes]:
+def condensed_pcm(
+    timeline: Timeline, clips: Mapping[str, Path], bells: Path | None = None
+) -> Iterator[bytes]:
     """The session with every silence cut to at most 0.8 s.
 
     EBU R128 gates out 400 ms blocks of silence, so a longer silence adds nothing to the
@@ -72,10 +74,12 @@ def condensed_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[byt
         if event.kind == "silence":
             yield bytes(min(frames_between(event.start_ms, event.end_ms), KEPT_SILENCE_FRAMES) * 2)
         else:
-            yield event_pcm(event, clips)
+            yield event_pcm(event, clips, bells)
 
 
-def mastering_filter(timeline: Timeline, clips: Mapping[str, Path]) -> str:
+def mastering_filter(
+    timeline: Timeline, clips: Mapping[str, Path], bells: Path | None = None
+) -> str:
     """An ffmpeg filter chain that brings the session to the target and limits its peaks.
 
     The limiter takes back some loudness, more for a peakier voice: so the session is
@@ -83,9 +87,9 @@ def mastering_filter(timeline: Timeline, clips: Mapping[str, Path]) -> str:
     linear over that small step).
     """
     target = TARGET_LUFS + MP3_LOSS_LU
-    plain = loudness_lufs(condensed_pcm(timeline, clips))
+    plain = loudness_lufs(condensed_pcm(timeline, clips, bells))
     first_gain = target - plain
-    limited = loudness_lufs(condensed_pcm(timeline, clips), _chain(first_gain))
+    limited = loudness_lufs(condensed_pcm(timeline, clips, bells), _chain(first_gain))
     return _chain(first_gain + target - limited)
 
 
@@ -98,7 +102,7 @@ def _chain(gain_db: float) -> str:
 
 
 def remembered_mastering_filter(
-    timeline: Timeline, clips: Mapping[str, Path], folder: Path | None
+    timeline: Timeline, clips: Mapping[str, Path], folder: Path | None, bells: Path | None = None
 ) -> str:
     """mastering_filter, remembered in `folder` per timeline, so a warm render skips it.
 
@@ -106,13 +110,13 @@ def remembered_mastering_filter(
     voice, rate and engine), so any change to what sounds when is a new measurement.
     """
     if folder is None:
-        return mastering_filter(timeline, clips)
+        return mastering_filter(timeline, clips, bells)
     record = folder / f"{_mix_key(timeline, clips)}.json"
     try:
         return str(json.loads(record.read_text(encoding="utf-8"))["filter"])
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not measured yet, or a damaged record: measure again
-    chain = mastering_filter(timeline, clips)
+    chain = mastering_filter(timeline, clips, bells)
     with contextlib.suppress(OSError):  # a read-only or full cache: just not remembered
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomically(record, json.dumps({"version": MASTERING_VERSION, "filter": chain}))

@@ -15,28 +15,31 @@ with warnings.catch_warnings():
 
 from player.errors import PracticeError
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
-from player.sounds import bell_pcm
+from player.sounds import stored_bell_pcm
 from player.timeline import Event, Timeline
 
 CLIP_MEMORY = 64  # clips kept decoded: breath cues repeat, and a clip is a few hundred kB at most
 
 
-def session_pcm(timeline: Timeline, clips: Mapping[str, Path]) -> Iterator[bytes]:
+def session_pcm(
+    timeline: Timeline, clips: Mapping[str, Path], bells: Path | None = None
+) -> Iterator[bytes]:
     """Yield each event's audio in order; the pieces add up to exactly the timeline's length.
 
     Every event is cut at frame boundaries computed from its absolute start and end, so
     rounding never accumulates: event N starts at frame round(start_ms * rate / 1000).
     """
     for event in timeline.events:
-        yield event_pcm(event, clips)
+        yield event_pcm(event, clips, bells)
 
 
-def event_pcm(event: Event, clips: Mapping[str, Path]) -> bytes:
+def event_pcm(event: Event, clips: Mapping[str, Path], bells: Path | None = None) -> bytes:
+    """The event's audio, exactly its length; `bells` is where made bells are kept."""
     frames = frames_between(event.start_ms, event.end_ms)
     if event.kind == "speech":
         return _fit(clip_pcm(clips[event.text]), frames)
     if event.kind == "bell":
-        return _fit(bell_pcm(event.text), frames)  # type: ignore[arg-type]
+        return _fit(stored_bell_pcm(event.text, bells), frames)  # type: ignore[arg-type]
     return silence(frames)
 
 

@@ -56,7 +56,8 @@ def render(
     """
     check_output_path(out)
     timeline = compiled.timeline
-    pcm = session_pcm(timeline, compiled.clips.paths)
+    bells = cache.root / "bells" if cache is not None else None
+    pcm = session_pcm(timeline, compiled.clips.paths, bells)
     write_audio(
         out,
         _until(stop, pcm) if stop else pcm,
@@ -69,8 +70,11 @@ def render(
 
 def _mastering(compiled: Compiled, cache: SpeechCache | None) -> str:
     """The loudness filter for this session (a WAV stays the unprocessed mix)."""
-    folder = cache.root / "loudness" if cache is not None else None
-    return remembered_mastering_filter(compiled.timeline, compiled.clips.paths, folder)
+    if cache is None:
+        return remembered_mastering_filter(compiled.timeline, compiled.clips.paths, None)
+    return remembered_mastering_filter(
+        compiled.timeline, compiled.clips.paths, cache.root / "loudness", cache.root / "bells"
+    )
 
 
 def pcm_bytes(timeline: Timeline) -> int:

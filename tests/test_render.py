@@ -271,3 +271,15 @@ def test_a_clip_that_vanishes_mid_render_is_a_failure_not_an_output_problem(shor
         assert not (tmp_path / "out.wav").exists()
     finally:
         moved.rename(short.clips.paths[spoken])
+
+
+def test_bells_are_made_once_and_kept_beside_the_clips(tmp_path):
+    from player.pcm import read_wav_data
+    from player.sounds import BELL_VERSION, bell_pcm, stored_bell_pcm
+
+    made = stored_bell_pcm("end", tmp_path)
+    stored = tmp_path / f"end-{BELL_VERSION}.wav"
+    assert made == bell_pcm("end") == read_wav_data(stored)
+    stored.write_bytes(b"damaged")
+    assert stored_bell_pcm("end", tmp_path) == made
+    assert read_wav_data(stored) == made
