@@ -3,6 +3,8 @@ baselines measured in the same run (machines here are noisy). Not a test: it ass
 
     .venv/bin/python benchmarks/bench_render.py [--skip-naive]
 
+Warm, pace-change and encode times are the median of --repeat runs (this machine is
+noisy); a cold render runs once, since it can happen only once per cache.
 Baselines: ffmpeg alone encoding the session's PCM from a WAV file (same encoder
 settings), espeak-ng's command line speaking every distinct cue on all cores, and the
 naive pydub join `seg = seg + piece`.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +76,12 @@ def timed(command: list[str], **kwargs) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
+def median_timed(command: list[str], repeat: int) -> tuple[float, float]:
+    """The median wall time of `repeat` runs (this machine is noisy), and the largest peak."""
+    runs = [timed(command) for _ in range(repeat)]
+    return statistics.median(run[0] for run in runs), max(run[1] for run in runs)
+
+
 def practice(*args: str) -> list[str]:
     return [PYTHON, "-m", "player", *args]
 
@@ -103,33 +112,32 @@ def espeak_all(texts: list[str], folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def bench(name: str, session: str, work: Path, naive: bool) -> dict[str, float | str]:
+def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict[str, float | str]:
     cache = work / f"cache-{name}"
     out = work / f"{name}.mp3"
-    cold, cold_mb = timed(practice("render", session, "-o", str(out), "--cache-dir", str(cache)))
-    warm, warm_mb = timed(practice("render", session, "-o", str(out), "--cache-dir", str(cache)))
-    paced, _ = timed(
-        practice("render", session, "-o", str(out), "--cache-dir", str(cache), "--pace", "0.8")
-    )
+    render = practice("render", session, "-o", str(out), "--cache-dir", str(cache))
+    cold, cold_mb = timed(render)
+    warm, warm_mb = median_timed(render, repeat)
+    # a new pace each run, so each one measures a timeline it has not seen
+    paced = statistics.median(timed([*render, "--pace", f"0.8{n}"])[0] for n in range(repeat))
     wav = work / f"{name}.wav"
     timed(practice("render", session, "-o", str(wav), "--cache-dir", str(cache)))
-    encode, _ = timed(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "64k",
-            "-compression_level",
-            "7",
-            str(work / f"{name}-base.mp3"),
-        ]
-    )
+    encode_wav = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        str(wav),
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "64k",
+        "-compression_level",
+        "7",
+        str(work / f"{name}-base.mp3"),
+    ]
+    encode, _ = median_timed(encode_wav, repeat)
     shown = subprocess.run(
         practice("show", session, "--json", "--cache-dir", str(cache)),
         capture_output=True,
@@ -167,6 +175,12 @@ def bench(name: str, session: str, work: Path, naive: bool) -> dict[str, float |
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-naive", action="store_true", help="skip the slow pydub join")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each warm measurement; the median is kept (default 3)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="practice-bench-") as folder:
         work = Path(folder)
@@ -178,7 +192,7 @@ def main() -> None:
         rows = []
         for name, session in sessions:
             naive = not args.skip_naive and "120" not in name  # the naive join is quadratic
-            rows.append(bench(name, session, work, naive))
+            rows.append(bench(name, session, work, naive, args.repeat))
             print_row(rows[-1], header=len(rows) == 1)
         peaks = {row["session"]: row["peak_mb"] for row in rows}
         ratio = peaks["generated-120"] / peaks["generated-10"]
