@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player.cache import SpeechCache
-from player.errors import PracticeError
+from player.errors import MissingDependency, PracticeError
 from player.pcm import read_wav_frames
 from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
 
@@ -53,7 +53,7 @@ def check_speech(voice: str, rate: int) -> Check:
             if read_wav_frames(clip) is None:
                 return Check("speech", "espeak-ng made no valid audio", "reinstall espeak-ng")
     except PracticeError as err:
-        missing = "not installed" in err.message or "not usable" in err.message
+        missing = isinstance(err, MissingDependency)
         return Check("speech", err.message, "see the message above", missing=missing)
     return Check("speech", f"espeak-ng {version} speaks with the voice {voice} at rate {rate}")
 

@@ -336,32 +336,22 @@ def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path
     assert not (tmp_path / "out.wav").exists()
 
 
+def render_into_cache(cache: Path, cwd: Path) -> tuple[int, str, str]:
+    """Render the built-in session to out.wav with `cache` as the speech cache."""
+    script = str(REPO / "scripts" / "healthy-spine.yaml")
+    return finish(practice("render", script, "-o", "out.wav", cache=cache, cwd=cwd))
+
+
 def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
     with tmpfs(tmp_path / "cache", "size=100k") as cache:
-        process = practice(
-            "render",
-            str(REPO / "scripts" / "healthy-spine.yaml"),
-            "-o",
-            "out.wav",
-            cache=cache,
-            cwd=tmp_path,
-        )
-        code, _, err = finish(process)
+        code, _, err = render_into_cache(cache, tmp_path)
         assert code == 0 and "not writable; speaking without caching" in err
 
 
 def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
     with tmpfs(tmp_path / "cache", "size=1m") as cache:
         started = time.monotonic()
-        process = practice(
-            "render",
-            str(REPO / "scripts" / "healthy-spine.yaml"),
-            "-o",
-            "out.wav",
-            cache=cache,
-            cwd=tmp_path,
-        )
-        code, _, err = finish(process)
+        code, _, err = render_into_cache(cache, tmp_path)
         assert code == 74 and "cannot store speech in the cache" in err
         assert time.monotonic() - started < 20
         assert not (tmp_path / "out.wav").exists()

@@ -53,6 +53,14 @@ sections:
 """
 
 
+def with_sides_first(first: str) -> str:
+    """MINIMAL with its step replaced by a sides block whose `first:` is `first`."""
+    step = "sides:\n          - say: Lift the {side} arm.\n        first:" + (
+        f" {first}" if first else ""
+    )
+    return MINIMAL.replace("say: Lie down and rest.", step)
+
+
 def problems_of(path) -> list[str]:
     with pytest.raises(ScriptProblems) as caught:
         load_script(path)
@@ -127,12 +135,7 @@ def test_boolean_looking_text_stays_text(write_script):
 
 
 def test_no_as_a_side_is_refused_not_read_as_false(write_script):
-    path = write_script(
-        MINIMAL.replace(
-            "say: Lie down and rest.",
-            "sides:\n          - say: Lift the {side} arm.\n        first: no",
-        )
-    )
+    path = write_script(with_sides_first("no"))
     assert "'no' is not a side: write right or left" in only_problem(path)
 
 
@@ -351,12 +354,7 @@ def test_a_missing_section_title_names_the_section_line(write_script):
 
 
 def test_an_empty_first_side_is_one_problem(write_script):
-    path = write_script(
-        MINIMAL.replace(
-            "say: Lie down and rest.",
-            "sides:\n          - say: Lift the {side} arm.\n        first:",
-        )
-    )
+    path = write_script(with_sides_first(""))
     assert "the first side is missing" in only_problem(path)
 
 
