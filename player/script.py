@@ -11,7 +11,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeAlias
 
@@ -22,12 +22,15 @@ from player.errors import ScriptProblems
 
 Side = Literal["right", "left"]
 BellSound = Literal["start", "section", "end"]
+Tag = Literal["belly-down", "twist", "kneeling", "backbend", "inversion", "standing", "wrists"]
 
 MAX_FILE_BYTES = 1_000_000
 MAX_STEPS = 2_000
 MAX_DEPTH = 20
 MAX_TEXT_CHARS = 600
 MAX_LIST_ITEMS = 20  # props, cautions, reminders of one hold
+MAX_UNANNOUNCED_MS = 20_000  # a longer silence must be announced by the cue before it
+MAX_REST_BETWEEN_SIDES_MS = 20_000
 DEFAULT_INHALE_MS = 4_000
 DEFAULT_EXHALE_MS = 6_000
 SIDE_PLACEHOLDER = "{side}"
@@ -35,10 +38,14 @@ SIDE_PLACEHOLDER = "{side}"
 
 @dataclass(frozen=True)
 class Say:
-    """A spoken cue."""
+    """A spoken cue; `brief` is its short form for people who know the practice."""
 
     text: str
     line: int
+    brief: str | None = None
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class Pause:
 
     span: Span
     line: int
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,21 @@ class Hold:
     span: Span
     reminders: tuple[str, ...]
     line: int
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
+
+
+@dataclass(frozen=True)
+class Move:
+    """A movement repeated at the person's own pace for a time; no breath is counted aloud."""
+
+    span: Span
+    reminders: tuple[str, ...]
+    line: int
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,10 @@ class Rounds:
     first: BreathCue
     later: BreathCue | None
     line: int
+    alternate: Side | None = None  # each round runs on both sides, this side first
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -82,6 +111,9 @@ class Bell:
 
     sound: BellSound
     line: int
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -91,9 +123,13 @@ class Sides:
     steps: tuple[Step, ...]
     first: Side
     line: int
+    rest: Span | None = None  # a short rest between the two sides
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
-Step: TypeAlias = Say | Pause | Hold | Rounds | Bell | Sides
+Step: TypeAlias = Say | Pause | Hold | Move | Rounds | Bell | Sides
 
 
 @dataclass(frozen=True)
@@ -131,15 +167,34 @@ class Script:
 
 TOP_KEYS = ("title", "summary", "focus", "level", "props", "cautions", "breath", "sections")
 SECTION_KEYS = ("title", "steps")
-STEP_KINDS = ("say", "pause", "hold", "rounds", "bell", "sides")
+STEP_KINDS = ("say", "pause", "hold", "move", "rounds", "bell", "sides")
 STEP_EXTRA_KEYS = {
-    "say": (),
+    "say": ("brief",),
     "pause": (),
     "hold": ("reminders",),
-    "rounds": ("inhale", "exhale", "then"),
+    "move": ("reminders",),
+    "rounds": ("inhale", "exhale", "then", "alternate"),
     "bell": (),
-    "sides": ("first",),
+    "sides": ("first", "rest"),
 }
+STEP_MARK_KEYS = ("optional", "tags", "instead")  # allowed on every step
+TAGS: tuple[Tag, ...] = (
+    "belly-down",
+    "twist",
+    "kneeling",
+    "backbend",
+    "inversion",
+    "standing",
+    "wrists",
+)
+SIDES: tuple[Side, ...] = ("right", "left")
+YES_NO = {"yes": True, "true": True, "no": False, "false": False}
+# The cue before a long stay must say how long it lasts, or that a bell ends it.
+_SAYS_HOW_LONG = re.compile(
+    r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+    r"|thirty|forty|few|several|minutes?|breaths|bell|a breath)\b",
+    re.IGNORECASE,
+)
 BREATH_KEYS = ("inhale", "exhale")
 BELL_SOUNDS: tuple[BellSound, ...] = ("start", "section", "end")
 
@@ -204,6 +259,7 @@ class _Reader:
         self.step_count = 0
         self.lines: list[str] = []
         self.text = ""
+        self.cycle_ms = DEFAULT_INHALE_MS + DEFAULT_EXHALE_MS  # the script's breath, once read
 
     def problem(self, line: int | None, where: str, what: str) -> None:
         place = f"{self.display}:{line}" if line else self.display
@@ -304,6 +360,8 @@ class _Reader:
         if fields is None:
             return None
         title = self.text_field(fields, "title", "", required=True, line=_line(root))
+        breath = self.breath(fields.get("breath"))
+        self.cycle_ms = breath.inhale_ms + breath.exhale_ms
         sections_node = fields.get("sections")
         if sections_node is None:
             self.problem(_line(root), "", "the script has no sections: add a sections list")
@@ -319,7 +377,7 @@ class _Reader:
             level=self.text_field(fields, "level", "") or "",
             props=self.text_list(fields.get("props"), "props"),
             cautions=self.text_list(fields.get("cautions"), "cautions"),
-            breath=self.breath(fields.get("breath")),
+            breath=breath,
             sections=sections,
         )
         return script
@@ -494,8 +552,48 @@ class _Reader:
                 return ()
             step = self.step(item, f"{where}, step {index}", in_sides=in_sides)
             if step is not None:
+                self.check_announced(step, steps[-1] if steps else None, f"{where}, step {index}")
                 steps.append(step)
+        self.check_bells_promised(steps, where)
         return tuple(steps)
+
+    def check_bells_promised(self, steps: list[Step], where: str) -> None:
+        """A stay announced as ending with a bell is followed by one (or by a section's end,
+        which rings on its own)."""
+        for index, step in enumerate(steps[1:-1], 1):
+            before, after = steps[index - 1], steps[index + 1]
+            promised = isinstance(before, Say) and re.search(r"\bbell\b", before.text, re.I)
+            if isinstance(step, Hold | Move) and promised and not isinstance(after, Bell):
+                self.problem(
+                    step.line,
+                    f"{where}, step {index + 1}",
+                    "the cue before this stay promises a bell: add `- bell: section` after it",
+                )
+
+    def span_ms(self, span: Span) -> int:
+        """A span's length at normal pace with the script's breath."""
+        return span.breaths * self.cycle_ms if span.breaths else span.ms
+
+    def check_announced(self, step: Step, before: Step | None, where: str) -> None:
+        """No silence over 20 s comes unannounced: a cue first says to stay, and how long."""
+        if isinstance(step, Pause) and self.span_ms(step.span) > MAX_UNANNOUNCED_MS:
+            self.problem(
+                step.line,
+                where,
+                f"a silent pause over {MAX_UNANNOUNCED_MS // 1000}s leaves the listener "
+                "wondering: make it a hold, after a say that tells how long to stay",
+            )
+        if not isinstance(step, Hold | Move) or self.span_ms(step.span) <= MAX_UNANNOUNCED_MS:
+            return
+        if isinstance(before, Say) and _SAYS_HOW_LONG.search(before.text):
+            return
+        self.problem(
+            step.line,
+            where,
+            f"a stay over {MAX_UNANNOUNCED_MS // 1000}s needs a say step just before it "
+            'that says how long it lasts ("for five breaths") or that a bell will call '
+            "the listener back",
+        )
 
     def step(self, node: yaml.Node, where: str, *, in_sides: bool) -> Step | None:
         if isinstance(node, yaml.ScalarNode) and node.value == "bell":
@@ -511,13 +609,68 @@ class _Reader:
             self._step_kind_problem(node, where, keys, kinds)
             return None
         kind = kinds[0]
-        fields = self.mapping(node, where, (kind, *STEP_EXTRA_KEYS[kind]), what="a step")
+        allowed = (kind, *STEP_EXTRA_KEYS[kind], *STEP_MARK_KEYS)
+        fields = self.mapping(node, where, allowed, what="a step")
         if fields is None:
             return None
         builder: Callable[[dict[str, yaml.Node], str, int, bool], Step | None] = getattr(
             self, f"_{kind}"
         )
-        return builder(fields, _join(where, kind), _line(node), in_sides)
+        step = builder(fields, _join(where, kind), _line(node), in_sides)
+        optional = self.yes_no(fields.get("optional"), _join(where, "optional"))
+        tags = self.tags(fields.get("tags"), _join(where, "tags"))
+        instead = self.instead(fields.get("instead"), _join(where, "instead"), tags, in_sides)
+        if step is None or (not optional and not tags and not instead):
+            return step
+        return replace(step, optional=optional, tags=tags, instead=instead)
+
+    def instead(
+        self, node: yaml.Node | None, where: str, tags: tuple[Tag, ...], in_sides: bool
+    ) -> tuple[Step, ...]:
+        if node is None:
+            return ()
+        if not tags:
+            self.problem(
+                _line(node),
+                where,
+                "an alternative is used only when the step's tags are avoided: add tags",
+            )
+        return self.steps(node, where, in_sides=in_sides)
+
+    def yes_no(self, node: yaml.Node | None, where: str) -> bool:
+        if node is None:
+            return False
+        value = self.scalar(node, where, "the value")
+        if value is None:
+            return False
+        if value.lower() not in YES_NO:
+            self.problem(_line(node), where, f"{value!r} is not yes or no: write yes or no")
+            return False
+        return YES_NO[value.lower()]
+
+    def tags(self, node: yaml.Node | None, where: str) -> tuple[Tag, ...]:
+        if node is None:
+            return ()
+        items = [node] if isinstance(node, yaml.ScalarNode) else node.value
+        if not isinstance(node, yaml.ScalarNode | yaml.SequenceNode):
+            self.problem(_line(node), where, f"must be a list of tags, not {_describe(node)}")
+            return ()
+        tags: list[Tag] = []
+        for item in items:
+            value = self.scalar(item, where, "a tag")
+            if value is None:
+                continue
+            if value not in TAGS:
+                self.problem(
+                    _line(item),
+                    where,
+                    f"unknown tag {value!r}{_did_you_mean(value, TAGS)}: "
+                    f"the tags are {', '.join(TAGS)}",
+                )
+                continue
+            if value not in tags:
+                tags.append(value)  # type: ignore[arg-type]
+        return tuple(tags)
 
     def _step_kind_problem(
         self, node: yaml.Node, where: str, keys: list[str], kinds: list[str]
@@ -540,7 +693,13 @@ class _Reader:
         node = fields["say"]
         value = self.scalar(node, where, "the cue")
         text = self.spoken(value, node, where, in_sides=in_sides)
-        return Say(text=text, line=line) if text else None
+        brief = None
+        if "brief" in fields:
+            brief_node = fields["brief"]
+            brief_where = _join(where.rpartition(", say")[0], "brief")
+            brief_value = self.scalar(brief_node, brief_where, "the short form")
+            brief = self.spoken(brief_value, brief_node, brief_where, in_sides=in_sides)
+        return Say(text=text, line=line, brief=brief) if text else None
 
     def _pause(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
@@ -558,6 +717,16 @@ class _Reader:
             reminders = self.text_list(reminders_node, where + ", reminders", in_sides=in_sides)
         return Hold(span=span, reminders=reminders, line=line) if span else None
 
+    def _move(
+        self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
+    ) -> Step | None:
+        span = self.span(fields["move"], where, allow_breaths=True)
+        reminders_node = fields.get("reminders")
+        reminders: tuple[str, ...] = ()
+        if reminders_node is not None:
+            reminders = self.text_list(reminders_node, where + ", reminders", in_sides=in_sides)
+        return Move(span=span, reminders=reminders, line=line) if span else None
+
     def _rounds(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
     ) -> Step | None:
@@ -571,17 +740,37 @@ class _Reader:
             if count is not None and count > 100:
                 self.problem(_line(fields["rounds"]), where, "at most 100 rounds in one step")
                 count = None
-        first = self.breath_cue(fields, where, line, in_sides, required=True)
+        alternate = None
+        if "alternate" in fields:
+            alternate = self.side(fields["alternate"], where + ", alternate")
+            if alternate and in_sides:
+                self.problem(
+                    _line(fields["alternate"]),
+                    where + ", alternate",
+                    "alternating rounds already cover both sides: take them out of the sides block",
+                )
+                alternate = None
+        with_side = in_sides or alternate is not None
+        first = self.breath_cue(fields, where, line, with_side, required=True)
         later = None
         if "then" in fields:
             then = self.mapping(fields["then"], where + ", then", BREATH_KEYS, what="then")
             if then is not None:
                 later = self.breath_cue(
-                    then, where + ", then", _line(fields["then"]), in_sides, required=True
+                    then, where + ", then", _line(fields["then"]), with_side, required=True
                 )
         if count is None or first is None:
             return None
-        return Rounds(count=count, first=first, later=later, line=line)
+        return Rounds(count=count, first=first, later=later, line=line, alternate=alternate)
+
+    def side(self, node: yaml.Node, where: str) -> Side | None:
+        value = self.scalar(node, where, "the side")
+        if value is None:
+            return None
+        if value not in SIDES:
+            self.problem(_line(node), where, f"{value!r} is not a side: write right or left")
+            return None
+        return value  # type: ignore[return-value]
 
     def breath_cue(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool, *, required: bool
@@ -627,17 +816,20 @@ class _Reader:
             return None
         first: Side = "right"
         if "first" in fields:
-            value = self.scalar(fields["first"], where + ", first", "the first side")
-            if value is not None and value not in ("right", "left"):
+            first = self.side(fields["first"], where + ", first") or "right"
+        rest = None
+        if "rest" in fields:
+            rest = self.span(fields["rest"], where + ", rest", allow_breaths=True)
+            if rest and self.span_ms(rest) > MAX_REST_BETWEEN_SIDES_MS:
                 self.problem(
-                    _line(fields["first"]),
-                    where + ", first",
-                    f"{value!r} is not a side: write right or left",
+                    _line(fields["rest"]),
+                    where + ", rest",
+                    f"a rest between sides lasts at most {MAX_REST_BETWEEN_SIDES_MS // 1000}s: "
+                    "for longer, end the sides block and add a hold",
                 )
-            else:
-                first = value  # type: ignore[assignment]
+                rest = None
         steps = self.steps(fields["sides"], where, in_sides=True)
-        return Sides(steps=steps, first=first, line=line) if steps else None
+        return Sides(steps=steps, first=first, line=line, rest=rest) if steps else None
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]

@@ -21,6 +21,7 @@ from player.script import (
     BellSound,
     BreathCue,
     Hold,
+    Move,
     Pause,
     Rounds,
     Say,
@@ -28,16 +29,33 @@ from player.script import (
     Side,
     Sides,
     Step,
+    Tag,
 )
 
 Kind = Literal["speech", "bell", "silence", "tone"]
 Phase = Literal["inhale", "exhale"]
+CueAmount = Literal["full", "brief", "minimal"]
+BellVolume = Literal["off", "soft", "normal"]
+CUE_AMOUNTS: tuple[CueAmount, ...] = ("full", "brief", "minimal")
+BELL_VOLUMES: tuple[BellVolume, ...] = ("off", "soft", "normal")
 
 PACE_NAMES = {"slow": 0.8, "normal": 1.0, "fast": 1.25}
 MIN_PACE, MAX_PACE = 0.5, 2.0
 CUE_GAP_MS = 900  # silence after a spoken cue, at normal pace
 PHASE_GAP_MS = 400  # breathing room after a cue that had to lengthen its breath phase
 SECTION_TITLE_GAP_MS = 1_200
+REST_BETWEEN_SIDES = "Rest for a moment before the other side."
+MIN_TONE_MS = 500  # a breath tone needs room to rise or fall; shorter silences stay silent
+# What a left-out step is called in its spoken note, by its first avoided tag.
+AVOIDED_NAMES: dict[str, str] = {
+    "belly-down": "a pose on the belly",
+    "twist": "a twist",
+    "kneeling": "a kneeling pose",
+    "backbend": "a backbend",
+    "inversion": "an inversion",
+    "standing": "a standing pose",
+    "wrists": "a pose with weight on the hands",
+}
 BELL_MS: dict[BellSound, int] = {"start": 5_000, "section": 4_000, "end": 8_000}
 MAX_SESSION_MS = 4 * 60 * 60 * 1000
 
@@ -49,6 +67,11 @@ class TimingOptions:
     pace: float = 1.0
     inhale_ms: int | None = None  # overrides the script's breath when set
     exhale_ms: int | None = None
+    cues: CueAmount = "full"  # how much is said: every cue, short forms, or names only
+    avoid: frozenset[Tag] = frozenset()  # steps with these tags give way to their alternative
+    leave_out: frozenset[int] = frozenset()  # script lines of optional steps left out
+    breath_tones: bool = False  # a rising tone on each silent inhale, a falling one on exhales
+    bells: BellVolume = "normal"
 
     def __post_init__(self) -> None:
         if not MIN_PACE <= self.pace <= MAX_PACE:
@@ -87,12 +110,14 @@ class Timeline:
     duration_ms: int
     chapters: tuple[Chapter, ...]
     events: tuple[Event, ...]
+    bells: BellVolume = "normal"  # how loud the mixer strikes the bell events
 
     def to_json_dict(self) -> dict[str, Any]:
         """The public `practice show --json` shape (documented in the README)."""
         return {
             "title": self.title,
             "duration_ms": self.duration_ms,
+            "bells": self.bells,
             "chapters": [asdict(chapter) for chapter in self.chapters],
             "events": [asdict(event) for event in self.events],
         }
@@ -154,6 +179,7 @@ def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths)
         duration_ms=builder.t,
         chapters=tuple(builder.chapters),
         events=tuple(builder.events),
+        bells=options.bells,
     )
 
 
@@ -193,6 +219,7 @@ class _Builder:
     events: list[Event] = field(default_factory=list)
     chapters: list[Chapter] = field(default_factory=list)
     labels: _Labels = field(default_factory=_Labels)
+    skip_note: str | None = None  # the note just spoken for left-out steps, until a step runs
 
     # -- scaling ----------------------------------------------------------------------
 
@@ -240,7 +267,14 @@ class _Builder:
         self.emit("silence", self.scaled(CUE_GAP_MS))
 
     def bell(self, sound: BellSound) -> None:
-        self.emit("bell", BELL_MS[sound], sound)
+        if self.options.bells == "off":
+            self.emit("silence", BELL_MS[sound])  # the bell's time stays: the rhythm is kept
+        else:
+            self.emit("bell", BELL_MS[sound], sound)
+
+    @property
+    def minimal(self) -> bool:
+        return self.options.cues == "minimal"
 
     def next_step(self, line: int) -> None:
         self.labels.step += 1
@@ -249,7 +283,12 @@ class _Builder:
     # -- the session ----------------------------------------------------------------------
 
     def run(self) -> None:
-        for index, section in enumerate(self.script.sections):
+        sections = [
+            section
+            for index, section in enumerate(self.script.sections)
+            if index == 0 or not self.all_left_out(section.steps)
+        ]
+        for index, section in enumerate(sections):
             start = 0 if index == 0 else self.t
             self.labels.section = section.title
             self.next_step(section.line)
@@ -261,28 +300,51 @@ class _Builder:
             self.emit("silence", self.scaled(SECTION_TITLE_GAP_MS))
             for step in section.steps:
                 self.step(step)
-            if index == len(self.script.sections) - 1:
+            if index == len(sections) - 1:
                 self.next_step(0)
                 self.bell("end")
             self.chapters.append(Chapter(start, self.t, section.title))
 
+    def all_left_out(self, steps: tuple[Step, ...]) -> bool:
+        """A section whose every step is left out to fit a length: no bell, no title."""
+        return all(step.optional and step.line in self.options.leave_out for step in steps)
+
     def opening(self) -> None:
         self.bell("start")
         self.say(f"{self.script.title}.")
+        if self.minimal:
+            return  # the listener knows the practice, its props and its cautions
         if self.script.props:
             self.say(props_sentence(self.script.props))
         for caution in self.script.cautions:
             self.say(caution)
 
     def step(self, step: Step, side: Side | None = None) -> None:
+        if step.optional and step.line in self.options.leave_out:
+            return
+        avoided = [tag for tag in step.tags if tag in self.options.avoid]
+        if avoided:
+            if step.instead:
+                for alternative in step.instead:
+                    self.step(alternative, side)
+            else:
+                self.note_left_out(avoided[0])
+            return
+        self.skip_note = None
         self.next_step(step.line)
         match step:
-            case Say(text=text):
-                self.say(_fill_side(text, side))
+            case Say(text=text, brief=brief):
+                cue = self.cue_text(text, brief)
+                if cue:
+                    self.say(_fill_side(cue, side))
             case Pause(span=span):
                 self.pause(span.ms, span.breaths)
             case Hold():
                 self.hold(step, side)
+            case Move(span=span, reminders=reminders):
+                ms = span.breaths * (self.inhale_ms + self.exhale_ms) or self.scaled(span.ms)
+                said = () if self.minimal else reminders
+                self.timed_hold(ms, [_fill_side(text, side) for text in said])
             case Rounds():
                 self.rounds(step, side)
             case Bell(sound=sound):
@@ -290,13 +352,31 @@ class _Builder:
             case Sides():
                 self.sides(step)
 
+    def cue_text(self, text: str, brief: str | None) -> str | None:
+        """What a say step speaks at the chosen amount of talking (None: nothing)."""
+        if self.options.cues == "full":
+            return text
+        if self.options.cues == "brief":
+            return brief or text
+        return brief  # minimal: only the short forms, which name the pose
+
+    def note_left_out(self, tag: str) -> None:
+        """One short note for a run of left-out steps, so the silence is never a mystery."""
+        note = f"Leaving out {AVOIDED_NAMES[tag]}. Rest here for a breath."
+        if note == self.skip_note:
+            return
+        self.skip_note = note
+        self.next_step(0)  # generated: no event may point at an avoided step
+        self.say(note)
+        self.pause(0, 1)
+
     def sides(self, block: Sides) -> None:
-        order: tuple[Side, Side] = (
-            ("right", "left") if block.first == "right" else ("left", "right")
-        )
-        for number, side in enumerate(order):
-            self.labels.side = side
+        for number, side in enumerate(_both_sides(block.first)):
             self.next_step(block.line)
+            if number == 1 and block.rest is not None:
+                self.say(REST_BETWEEN_SIDES)  # the rest belongs to neither side
+                self.pause(block.rest.ms, block.rest.breaths)
+            self.labels.side = side
             self.say(side_announcement(side, first=number == 0))
             for inner in block.steps:
                 self.step(inner, side)
@@ -320,16 +400,41 @@ class _Builder:
         if cue is not None:
             self.speak(cue, phase)
             phase_ms = max(base_ms, self.t - phase_start + PHASE_GAP_MS)
-        self.silence_until(phase_start + phase_ms, phase)
+        self.breathe_until(phase_start + phase_ms, phase)
+
+    def breathe_until(self, end_ms: int, phase: Phase) -> None:
+        """The silent rest of a breath phase: a tone that rises or falls with it, when asked."""
+        if self.options.breath_tones and end_ms - self.t >= MIN_TONE_MS:
+            self.emit("tone", end_ms - self.t, phase, phase)
+        else:
+            self.silence_until(end_ms, phase)
+
+    def breath_cue(self, step: Rounds, number: int) -> BreathCue:
+        """The round's words: the full cue first, then short forms, or just the breath."""
+        plain = BreathCue("Inhale.", "Exhale.")
+        if self.minimal or (self.options.cues == "brief" and number > 1):
+            if step.alternate:
+                return BreathCue("Inhale, {side}.", "Exhale.")
+            return plain
+        return step.first if number == 1 or step.later is None else step.later
 
     def rounds(self, step: Rounds, side: Side | None) -> None:
         for number in range(1, step.count + 1):
-            cue: BreathCue = step.first if number == 1 or step.later is None else step.later
-            inhale = count_prefix(number, step.count) + _fill_side(cue.inhale, side)
-            self.breath_cycle(inhale, _fill_side(cue.exhale, side))
+            cue = self.breath_cue(step, number)
+            prefix = count_prefix(number, step.count)
+            if step.alternate is None:
+                self.breath_cycle(
+                    prefix + _fill_side(cue.inhale, side), _fill_side(cue.exhale, side)
+                )
+                continue
+            for turn, this_side in enumerate(_both_sides(step.alternate)):
+                self.labels.side = this_side  # alternating: each breath belongs to one side
+                inhale = (prefix if turn == 0 else "") + _fill_side(cue.inhale, this_side)
+                self.breath_cycle(inhale, _fill_side(cue.exhale, this_side))
+            self.labels.side = side
 
     def hold(self, step: Hold, side: Side | None) -> None:
-        reminders = [_fill_side(text, side) for text in step.reminders]
+        reminders = [] if self.minimal else [_fill_side(text, side) for text in step.reminders]
         if step.span.breaths:
             self.breath_hold(step.span.breaths, reminders)
         else:
@@ -347,8 +452,10 @@ class _Builder:
             if pending and cycle >= due[0] and voice_free:
                 due.popleft()
                 self.speak(pending.popleft(), "inhale")
-            self.silence_until(cycle_start + self.inhale_ms, "inhale")
-            self.silence_until(cycle_start + cycle_ms, "exhale")
+            if self.t < cycle_start + self.inhale_ms:
+                self.breathe_until(cycle_start + self.inhale_ms, "inhale")
+            if self.t < cycle_start + cycle_ms:
+                self.breathe_until(cycle_start + cycle_ms, "exhale")
         for leftover in pending:  # reminders that did not fit: say them, never drop them
             self.gap_after_speech()
             self.speak(leftover)
@@ -367,6 +474,10 @@ class _Builder:
             self.silence_until(max(start + offset, after_previous))
             self.speak(reminders[number])
         self.silence_until(max(start + hold_ms, self.t + PHASE_GAP_MS))
+
+
+def _both_sides(first: Side) -> tuple[Side, Side]:
+    return ("right", "left") if first == "right" else ("left", "right")
 
 
 def _fill_side(text: str, side: Side | None) -> str:

@@ -17,6 +17,7 @@ from player.script import (
     Breath,
     BreathCue,
     Hold,
+    Move,
     Pause,
     Rounds,
     Say,
@@ -42,9 +43,14 @@ plain_steps = st.one_of(
     st.builds(Hold, spans, st.lists(words, max_size=3).map(tuple), st.just(5)),
     st.builds(Rounds, st.integers(1, 8), cues, st.none() | cues, st.just(6)),
     st.builds(Bell, st.sampled_from(["start", "section", "end"]), st.just(7)),
+    st.builds(Move, spans, st.lists(words, max_size=3).map(tuple), st.just(10)),
 )
 side_words = words.map(lambda t: t + " {side}")
+side_cues = st.builds(BreathCue, side_words, words)
 side_steps = st.one_of(plain_steps, st.builds(Say, side_words, st.just(9)))
+short_spans = st.one_of(
+    st.integers(1, 20).map(lambda s: Span(ms=s * 1000)), st.just(Span(breaths=1))
+)
 steps = st.one_of(
     plain_steps,
     st.builds(
@@ -52,6 +58,15 @@ steps = st.one_of(
         st.lists(side_steps, min_size=1, max_size=3).map(tuple),
         st.sampled_from(["right", "left"]),
         st.just(8),
+        st.none() | short_spans,
+    ),
+    st.builds(
+        Rounds,
+        st.integers(1, 6),
+        side_cues,
+        st.none() | side_cues,
+        st.just(6),
+        st.sampled_from(["right", "left"]),
     ),
 )
 sections = st.lists(

@@ -14,6 +14,7 @@ from player.script import (
     Breath,
     BreathCue,
     Hold,
+    Move,
     Pause,
     Rounds,
     Say,
@@ -38,18 +39,32 @@ sections:
       - say: Lie down.
       - pause: 5s
       - pause: 2 breaths
+      - say: Stay for four breaths.
       - hold: 4 breaths
         reminders: [Soften the jaw.]
+      - say: Rest here until the bell.
       - hold: 1m30s
+      - bell
       - rounds: 3
         inhale: Breathe in and lift.
         exhale: Breathe out and lower.
         then: {inhale: In., exhale: Out.}
-      - bell
       - bell: end
       - sides:
           - say: Bend the {side} knee.
         first: left
+        rest: 1 breath
+      - say: Rock from side to side for half a minute.
+      - move: 30s
+        reminders: [Easy does it.]
+        optional: yes
+        tags: [twist]
+      - rounds: 2
+        alternate: left
+        inhale: Lift the {side} leg.
+        exhale: Lower it.
+        tags: [belly-down, backbend, belly-down]
+        optional: no
 """
 
 
@@ -84,14 +99,25 @@ def test_a_full_script_becomes_the_typed_model(write_script):
     assert steps[0] == Say("Lie down.", line=12)
     assert steps[1] == Pause(Span(ms=5_000), line=13)
     assert steps[2] == Pause(Span(breaths=2), line=14)
-    assert steps[3] == Hold(Span(breaths=4), ("Soften the jaw.",), line=15)
-    assert steps[4] == Hold(Span(ms=90_000), (), line=17)
-    assert steps[5] == Rounds(
-        3, BreathCue("Breathe in and lift.", "Breathe out and lower."), BreathCue("In.", "Out."), 18
+    assert steps[4] == Hold(Span(breaths=4), ("Soften the jaw.",), line=16)
+    assert steps[6] == Hold(Span(ms=90_000), (), line=19)
+    assert steps[7] == Bell("section", 20)
+    assert steps[8] == Rounds(
+        3, BreathCue("Breathe in and lift.", "Breathe out and lower."), BreathCue("In.", "Out."), 21
     )
-    assert steps[6] == Bell("section", 22)
-    assert steps[7] == Bell("end", 23)
-    assert steps[8] == Sides((Say("Bend the {side} knee.", 25),), "left", 24)
+    assert steps[9] == Bell("end", 25)
+    assert steps[10] == Sides((Say("Bend the {side} knee.", 27),), "left", 26, Span(breaths=1))
+    assert steps[12] == Move(
+        Span(ms=30_000), ("Easy does it.",), 31, optional=True, tags=("twist",)
+    )
+    assert steps[13] == Rounds(
+        2,
+        BreathCue("Lift the {side} leg.", "Lower it."),
+        None,
+        35,
+        alternate="left",
+        tags=("belly-down", "backbend"),
+    )
 
 
 def test_defaults_fill_what_a_script_leaves_out(write_script):
@@ -156,7 +182,7 @@ def test_a_duplicate_key_is_refused_instead_of_silently_winning(write_script):
         ),
         (
             MINIMAL.replace("say:", "sya:"),
-            "a step needs one of say, pause, hold, rounds, bell, sides (did you mean say?)",
+            "a step needs one of say, pause, hold, move, rounds, bell, sides (did you mean say?)",
         ),
         (MINIMAL.replace("steps:", "stpes:"), "unknown key 'stpes' (did you mean steps?)"),
     ],
@@ -355,10 +381,103 @@ def test_a_missing_section_title_names_the_section_line(write_script):
 
 def test_an_empty_first_side_is_one_problem(write_script):
     path = write_script(with_sides_first(""))
-    assert "the first side is missing" in only_problem(path)
+    assert "the side is missing" in only_problem(path)
 
 
 def test_comparisons_with_angle_brackets_are_not_markup(write_script):
     text = "Keep knees < hip width and feet > knee width."
     script = load_script(write_script(MINIMAL.replace("Lie down and rest.", f"'{text}'")))
     assert script.sections[0].steps[0].text == text
+
+
+# -- format extensions: move, alternate, rest between sides, optional, tags, announced stays
+
+
+def with_steps(steps: str) -> str:
+    """MINIMAL with its one step replaced by `steps` (YAML at step indent, first line bare)."""
+    return MINIMAL.replace("say: Lie down and rest.", steps)
+
+
+def test_a_long_silent_pause_is_refused(write_script):
+    path = write_script(with_steps("pause: 30s"))
+    assert "a silent pause over 20s" in only_problem(path)
+    assert only_problem(path).startswith(f"{path}:5: section 1, step 1:")
+
+
+@pytest.mark.parametrize("stay", ["hold: 30s", "hold: 3 breaths", "move: 1m"])
+def test_a_long_stay_without_a_cue_saying_how_long_is_refused(write_script, stay):
+    path = write_script(with_steps(f"say: Lie on your back.\n      - {stay}"))
+    assert "needs a say step just before it that says how long" in only_problem(path)
+
+
+@pytest.mark.parametrize(
+    "cue", ["Stay for five breaths.", "Rest here for 2 minutes.", "Rest until the bell."]
+)
+def test_a_long_stay_announced_with_its_length_or_a_bell_is_fine(write_script, cue):
+    path = write_script(with_steps(f"say: {cue}\n      - hold: 50s"))
+    assert load_script(path).sections[0].steps[1] == Hold(Span(ms=50_000), (), 6)
+
+
+def test_the_announcement_counts_the_scripts_own_breath(write_script):
+    slow_breath = "breath: {inhale: 6s, exhale: 8s}\n"  # 3 breaths = 42 s
+    path = write_script(slow_breath + with_steps("say: Lie still.\n      - hold: 2 breaths"))
+    assert "needs a say step" in only_problem(path)
+
+
+def test_a_promised_bell_must_follow_the_stay(write_script):
+    steps = "say: Rest; a bell will call you back.\n      - hold: 2m\n      - say: Sit up."
+    path = write_script(with_steps(steps))
+    assert only_problem(path) == (
+        f"{path}:6: section 1, step 2: the cue before this stay promises a bell: "
+        "add `- bell: section` after it"
+    )
+    fixed = steps.replace("\n      - say: Sit up.", "\n      - bell: section\n      - say: Sit up.")
+    assert len(load_script(write_script(with_steps(fixed))).sections[0].steps) == 4
+
+
+def test_a_promised_bell_at_the_end_of_a_section_rings_by_itself(write_script):
+    path = write_script(with_steps("say: Rest until the bell.\n      - hold: 2m"))
+    assert load_script(path).sections[0].steps[1].span == Span(ms=120_000)
+
+
+def test_alternating_rounds_take_side_placeholders_and_a_side(write_script):
+    steps = (
+        "rounds: 2\n        alternate: left\n        inhale: Lift {side}.\n        exhale: Down."
+    )
+    step = load_script(write_script(with_steps(steps))).sections[0].steps[0]
+    assert step == Rounds(2, BreathCue("Lift {side}.", "Down."), None, 5, alternate="left")
+
+
+def test_alternating_rounds_need_a_side(write_script):
+    steps = "rounds: 2\n        alternate: both\n        inhale: Lift.\n        exhale: Down."
+    assert "'both' is not a side: write right or left" in only_problem(
+        write_script(with_steps(steps))
+    )
+
+
+def test_alternating_rounds_inside_sides_are_refused(write_script):
+    steps = (
+        "sides:\n          - rounds: 2\n            alternate: right\n"
+        "            inhale: Lift {side}.\n            exhale: Down."
+    )
+    assert "already cover both sides" in only_problem(write_script(with_steps(steps)))
+
+
+def test_a_rest_between_sides_is_short(write_script):
+    steps = "sides:\n          - say: Lift the {side} arm.\n        rest: 3 breaths"
+    assert "a rest between sides lasts at most 20s" in only_problem(write_script(with_steps(steps)))
+
+
+def test_optional_is_yes_or_no(write_script):
+    path = write_script(with_steps("say: Rest.\n        optional: maybe"))
+    assert only_problem(path).endswith("optional: 'maybe' is not yes or no: write yes or no")
+
+
+def test_unknown_tags_get_a_did_you_mean(write_script):
+    path = write_script(with_steps("say: Rest.\n        tags: [belly_down]"))
+    assert "unknown tag 'belly_down' (did you mean belly-down?)" in only_problem(path)
+
+
+def test_one_tag_may_stand_alone_and_repeats_count_once(write_script):
+    path = write_script(with_steps("say: Twist.\n        tags: twist"))
+    assert load_script(path).sections[0].steps[0].tags == ("twist",)

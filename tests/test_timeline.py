@@ -8,11 +8,23 @@ import pytest
 
 from player.durations import Span
 from player.errors import ScriptProblems
-from player.script import Breath, BreathCue, Hold, Pause, Rounds, Say, Script, Section, Sides
+from player.script import (
+    Breath,
+    BreathCue,
+    Hold,
+    Move,
+    Pause,
+    Rounds,
+    Say,
+    Script,
+    Section,
+    Sides,
+)
 from player.timeline import (
     BELL_MS,
     CUE_GAP_MS,
     PHASE_GAP_MS,
+    REST_BETWEEN_SIDES,
     Event,
     Timeline,
     TimingOptions,
@@ -319,7 +331,7 @@ def test_spoken_texts_lists_each_text_once_with_its_origin():
 
 def test_the_json_shape_is_the_documented_contract():
     data = timeline_of(Say("Rest.", 3)).to_json_dict()
-    assert set(data) == {"title", "duration_ms", "chapters", "events"}
+    assert set(data) == {"title", "duration_ms", "bells", "chapters", "events"}
     assert set(data["chapters"][0]) == {"start_ms", "end_ms", "title"}
     assert set(data["events"][0]) == {
         "start_ms",
@@ -358,3 +370,65 @@ def test_reminders_that_overflow_a_short_hold_never_touch_each_other():
     for before, after in itertools.pairwise(events):
         assert not (before.kind == "speech" and after.kind == "speech"), (before, after)
     assert [e.text for e in events if e.text in reminders] == list(reminders)
+
+
+# -- format extensions: alternating rounds, own-pace movement, a rest between sides
+
+
+def test_alternating_rounds_give_each_breath_to_one_side_in_turn():
+    step = Rounds(2, BreathCue("Lift the {side} leg.", "Lower it."), None, 7, alternate="left")
+    timeline = timeline_of(step)
+    cues = [(e.text, e.side) for e in timeline.events if e.phase == "inhale" and e.text]
+    assert cues == [
+        ("Lift the left leg.", "left"),
+        ("Lift the right leg.", "right"),
+        ("Last one. Lift the left leg.", "left"),
+        ("Lift the right leg.", "right"),
+    ]
+    sides = [e.side for e in timeline.events if e.line == 7]
+    assert sides.count("left") == sides.count("right") > 0
+    assert all(e.side is None for e in timeline.events if e.line != 7)
+
+
+def test_alternating_breaths_keep_the_breath_sync():
+    step = Rounds(3, BreathCue("In {side}.", "Out."), None, 7, alternate="right")
+    timeline = timeline_of(step)
+    inhales = [e for e in timeline.events if e.kind == "speech" and e.phase == "inhale"]
+    gaps = {after.start_ms - before.start_ms for before, after in itertools.pairwise(inhales)}
+    assert gaps == {10_000}  # one 4 s + 6 s breath per side, each cue on its inhale
+
+
+def test_a_movement_at_your_own_pace_counts_no_breaths_and_follows_the_pace():
+    step = Move(Span(ms=60_000), ("Keep it small.",), 7)
+    normal, slow = timeline_of(step), timeline_of(step, pace=0.5)
+    for timeline, length in ((normal, 60_000), (slow, 120_000)):
+        events = [e for e in timeline.events if e.line == 7]
+        assert events[-1].end_ms - events[0].start_ms == length
+        assert all(e.phase is None for e in events)
+        assert [e.text for e in events if e.kind == "speech"] == ["Keep it small."]
+
+
+def test_a_movement_in_breaths_lasts_that_many_breath_cycles():
+    events = [e for e in timeline_of(Move(Span(breaths=3), (), 7)).events if e.line == 7]
+    assert sum(e.duration_ms for e in events) == 30_000
+
+
+def test_a_rest_between_sides_comes_after_the_first_side_only():
+    block = Sides((Say("Lift the {side} arm.", 8),), "right", 7, rest=Span(breaths=1))
+    said = [e.text for e in timeline_of(block).events if e.kind == "speech"]
+    main = said[said.index("Main") + 1 :]
+    assert main == [
+        "Starting with the right side.",
+        "Lift the right arm.",
+        REST_BETWEEN_SIDES,
+        "Now the left side.",
+        "Lift the left arm.",
+    ]
+    rest = [e for e in timeline_of(block).events if e.side is None and e.phase]
+    assert sum(e.duration_ms for e in rest) == 10_000  # a breath that belongs to neither side
+
+
+def test_marks_change_nothing_in_the_timeline_by_themselves():
+    plain = Hold(Span(breaths=2), (), 7)
+    marked = Hold(Span(breaths=2), (), 7, optional=True, tags=("twist",))
+    assert timeline_of(plain) == timeline_of(marked)

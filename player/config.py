@@ -1,0 +1,88 @@
+"""Preferences: a TOML file in the platform's config folder; command-line options win.
+
+    # ~/.config/practice-player/config.toml
+    pace = "slow"
+    breath = "4:7"
+    cues = "brief"
+
+Each value is checked with the same rules as its option, and a mistake names the file and
+the key. The values become the defaults of the commands' options, so an option given on the
+command line always overrides the file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from player.errors import PracticeError
+
+APP = "practice-player"
+# The keys a config file may set, and the option each one provides the default for.
+KEYS = (
+    "pace",
+    "breath",
+    "voice",
+    "voice_model",
+    "rate",
+    "cues",
+    "bells",
+    "breath_tones",
+    "delay",
+)
+
+
+class ConfigProblem(PracticeError):
+    """The config file cannot be read or holds a value that is not allowed."""
+
+
+@dataclass(frozen=True)
+class Preferences:
+    path: Path
+    values: dict[str, Any]  # only the keys the file sets, as written
+
+
+def config_path() -> Path:
+    """$PRACTICE_CONFIG, else the platform's config folder."""
+    explicit = os.environ.get("PRACTICE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / APP / "config.toml"
+
+
+def load_preferences(path: Path | None = None) -> Preferences:
+    """The preferences in the file; none when it does not exist."""
+    path = path or config_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Preferences(path, {})
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigProblem(
+            f"cannot read the config file {path} ({err}): fix or remove it"
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigProblem(f"{path}: this is not valid TOML ({err}): fix or remove it") from None
+    for key in data:
+        if key not in KEYS:
+            raise ConfigProblem(f"{path}: unknown key {key!r}: the keys are {', '.join(KEYS)}")
+    return Preferences(path, {key: _as_option_text(value) for key, value in data.items()})
+
+
+def _as_option_text(value: Any) -> Any:
+    """TOML numbers and booleans as the option parsers expect them; text stays text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value if isinstance(value, int) else str(value)
+    return value
