@@ -25,6 +25,7 @@ class ClipSet:
     paths: Mapping[str, Path]
     lengths_ms: Mapping[str, int]
     synthesized: int  # how many were made in this run (0 on a warm cache)
+    voice: str = ""  # names the voice settings: their cache key of an empty text
 
 
 @contextmanager
@@ -93,4 +94,4 @@ def prepare_clips(
                 )
             lengths[job.text] = ms
     paths = {text: cache.path_for(keys[text]) for text in texts}
-    return ClipSet(paths=paths, lengths_ms=lengths, synthesized=total)
+    return ClipSet(paths=paths, lengths_ms=lengths, synthesized=total, voice=settings.key(""))

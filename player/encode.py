@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
+from player.id3 import TEXT_FRAMES, id3_tag
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 from player.timeline import Chapter
 
@@ -25,6 +26,7 @@ MP3_BITRATE = "64k"  # mono speech: clear at 64 kbps, about 29 MB for a 60-minut
 MP3_LAME_QUALITY = "7"
 SUFFIXES = (".mp3", ".wav")
 PART_MARKER = "render-"  # .NAME.PID.render-XXXX.mp3.part: the pid names the writer
+COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,16 @@ def write_audio(
     chapters: tuple[Chapter, ...],
     tags: Tags,
     advance: Callable[[int], None] = lambda _: None,
-    mp3_filter: str = "",
 ) -> None:
     """Stream `pcm` into `out`; on any failure or interrupt nothing appears under `out`.
 
-    A WAV is the mix as it is; an MP3 passes through `mp3_filter` (loudness mastering).
+    The PCM is encoded as it is: an MP3's mastering is already in its clips (mastering.py).
     """
     with _atomic_target(out) as tmp:
         if out.suffix.lower() == ".wav":
             _write_wav(tmp, pcm, advance)
         else:
-            _write_mp3(tmp, pcm, chapters, tags, advance, mp3_filter)
+            _write_mp3(tmp, pcm, chapters, tags, advance)
 
 
 @contextmanager
@@ -159,22 +160,34 @@ def _write_mp3(
     chapters: tuple[Chapter, ...],
     tags: Tags,
     advance: Callable[[int], None],
-    mp3_filter: str,
 ) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".ffmeta", encoding="utf-8") as meta:
-        meta.write(ffmetadata(chapters, tags))
-        meta.flush()
+    """ffmpeg encodes the audio alone (one input is a quarter faster than two, see id3.py)
+    into a second temporary file; the tag and that audio then make up `tmp`."""
+    audio = _sibling_part(tmp)
+    try:
         command = [
             "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
             "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0",
-            "-f", "ffmetadata", "-i", meta.name,
-            "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
-            *(["-af", mp3_filter] if mp3_filter else []),
             "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-compression_level", MP3_LAME_QUALITY,
-            "-id3v2_version", "3",
-            "-f", "mp3", str(tmp),
+            "-id3v2_version", "0", "-map_metadata", "-1",
+            "-f", "mp3", str(audio),
         ]  # fmt: skip
         _run_encoder(command, pcm, advance)
+        text = {key: getattr(tags, key) for key in TEXT_FRAMES}
+        with tmp.open("wb") as out, audio.open("rb") as encoded:
+            out.write(id3_tag(text, tags.comment, chapters))
+            shutil.copyfileobj(encoded, out, COPY_CHUNK)
+    finally:
+        with suppress(OSError):
+            audio.unlink()
+
+
+def _sibling_part(tmp: Path) -> Path:
+    """Another temporary file named like `tmp`, so the orphan sweep knows it too."""
+    prefix = tmp.name[: tmp.name.index(PART_MARKER) + len(PART_MARKER)]
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix="".join(tmp.suffixes[-2:]), dir=tmp.parent)
+    os.close(fd)
+    return Path(name)
 
 
 def _run_encoder(command: list[str], pcm: Iterable[bytes], advance: Callable[[int], None]) -> None:

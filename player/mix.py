@@ -15,10 +15,11 @@ with warnings.catch_warnings():
 
 from player.errors import PracticeError
 from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
-from player.sounds import stored_bell_pcm
-from player.timeline import Event, Timeline
+from player.sounds import breath_tone_pcm, stored_bell_pcm
+from player.timeline import BellVolume, Event, Timeline
 
 CLIP_MEMORY = 64  # clips kept decoded: breath cues repeat, and a clip is a few hundred kB at most
+BELL_GAIN_DB: dict[BellVolume, float] = {"soft": -10.0, "normal": 0.0}
 
 
 def session_pcm(
@@ -30,17 +31,34 @@ def session_pcm(
     rounding never accumulates: event N starts at frame round(start_ms * rate / 1000).
     """
     for event in timeline.events:
-        yield event_pcm(event, clips, bells)
+        yield event_pcm(event, clips, bells, timeline.bells)
 
 
-def event_pcm(event: Event, clips: Mapping[str, Path], bells: Path | None = None) -> bytes:
+def event_pcm(
+    event: Event,
+    clips: Mapping[str, Path],
+    bells: Path | None = None,
+    bell_volume: BellVolume = "normal",
+) -> bytes:
     """The event's audio, exactly its length; `bells` is where made bells are kept."""
     frames = frames_between(event.start_ms, event.end_ms)
     if event.kind == "speech":
         return _fit(clip_pcm(clips[event.text]), frames)
     if event.kind == "bell":
-        return _fit(stored_bell_pcm(event.text, bells), frames)  # type: ignore[arg-type]
+        return _fit(bell_at(event.text, bells, bell_volume), frames)
+    if event.kind == "tone":
+        return breath_tone_pcm(event.phase or "inhale", frames)
     return silence(frames)
+
+
+@lru_cache(maxsize=8)
+def bell_at(sound: str, bells: Path | None, volume: BellVolume) -> bytes:
+    pcm = stored_bell_pcm(sound, bells)  # type: ignore[arg-type]
+    gain = BELL_GAIN_DB.get(volume, 0.0)
+    if not gain:
+        return pcm
+    quiet = AudioSegment(pcm, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=CHANNELS)
+    return quiet.apply_gain(gain).raw_data
 
 
 @lru_cache(maxsize=CLIP_MEMORY)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +13,12 @@ from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
 from player.errors import PracticeError
-from player.loudness import remembered_mastering_filter
+from player.fit import Fit, fit_length
+from player.mastering import mastered
 from player.mix import session_pcm
 from player.pcm import SAMPLE_WIDTH, frames_between
 from player.script import Script
+from player.sounds import store_bells
 from player.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
 
 
@@ -25,6 +29,7 @@ class Compiled:
     script: Script
     timeline: Timeline
     clips: ClipSet
+    fit: Fit | None = None  # how the session was fitted to a target length, when asked
 
 
 def compile_session(
@@ -33,14 +38,24 @@ def compile_session(
     settings: VoiceSettings,
     cache: SpeechCache,
     progress: Progress | None = None,
+    length_ms: int | None = None,
 ) -> Compiled:
-    """Synthesize what is missing, then build the exact timeline from the real clip lengths.
+    """Synthesize what is missing, then build the exact timeline from the real clip lengths;
+    with `length_ms`, fit the pace and the optional steps to that length first.
 
     Use it inside `usable_cache(...)`: the clips it points to live as long as that cache.
     """
+    # the bells take half a second of Python to make: made while the workers speak
+    bells = threading.Thread(target=store_bells, args=(cache.root / "bells",), daemon=True)
+    bells.start()
     clips = prepare_clips(spoken_texts(script, timing), settings, cache, progress)
+    bells.join()
+    fit = None
+    if length_ms is not None:
+        fit = fit_length(script, timing, clips.lengths_ms, length_ms)
+        timing = fit.options
     timeline = build_timeline(script, timing, clips.lengths_ms)
-    return Compiled(script, timeline, clips)
+    return Compiled(script, timeline, clips, fit)
 
 
 def render(
@@ -57,24 +72,36 @@ def render(
     check_output_path(out)
     timeline = compiled.timeline
     bells = cache.root / "bells" if cache is not None else None
-    pcm = session_pcm(timeline, compiled.clips.paths, bells)
-    write_audio(
-        out,
-        _until(stop, pcm) if stop else pcm,
-        timeline.chapters,
-        session_tags(compiled.script),
-        advance,
-        mp3_filter=_mastering(compiled, cache) if out.suffix.lower() == ".mp3" else "",
-    )
+    with _mastered_sounds(compiled, out, cache) as (clips, bell_folder):
+        pcm = session_pcm(timeline, clips, bell_folder or bells)
+        write_audio(
+            out,
+            _until(stop, pcm) if stop else pcm,
+            timeline.chapters,
+            session_tags(compiled.script),
+            advance,
+        )
 
 
-def _mastering(compiled: Compiled, cache: SpeechCache | None) -> str:
-    """The loudness filter for this session (a WAV stays the unprocessed mix)."""
-    if cache is None:
-        return remembered_mastering_filter(compiled.timeline, compiled.clips.paths, None)
-    return remembered_mastering_filter(
-        compiled.timeline, compiled.clips.paths, cache.root / "loudness", cache.root / "bells"
-    )
+@contextmanager
+def _mastered_sounds(
+    compiled: Compiled, out: Path, cache: SpeechCache | None
+) -> Iterator[tuple[Mapping[str, Path], Path | None]]:
+    """The clips and bells to mix: mastered for an MP3 (kept in the cache, or for this render
+    only without one); a WAV stays the unprocessed mix."""
+    clips = compiled.clips
+    if out.suffix.lower() != ".mp3":
+        yield clips.paths, None
+        return
+    if cache is not None:
+        with mastered(clips.paths, clips.voice, cache.root, cache.root / "bells") as done:
+            yield done.paths, done.bells
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="practice-master-") as scratch,
+        mastered(clips.paths, clips.voice, Path(scratch), None) as done,
+    ):
+        yield done.paths, done.bells
 
 
 def pcm_bytes(timeline: Timeline) -> int:

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from player.pcm import (
@@ -93,6 +93,12 @@ BELL_VERSION = hashlib.sha256(
 ).hexdigest()[:12]
 
 
+def store_bells(folder: Path) -> None:
+    """Make the bells the cache lacks (compile_session runs this beside the speech workers)."""
+    for sound in FUNDAMENTAL_HZ:
+        stored_bell_pcm(sound, folder)
+
+
 def stored_bell_pcm(sound: BellSound, folder: Path | None) -> bytes:
     """bell_pcm, kept as a WAV in `folder`: making the three bells takes 0.6 s of Python."""
     if folder is None:
@@ -105,3 +111,25 @@ def stored_bell_pcm(sound: BellSound, folder: Path | None) -> bytes:
         folder.mkdir(parents=True, exist_ok=True)
         write_wav_atomically(path, pcm, keep_valid=True)
     return pcm
+
+
+# Breath tones: a soft sine gliding up through an inhale and down through an exhale.
+TONE_PEAK = 0.08  # about -22 dBFS: a hint under the silence, far below the voice
+TONE_LOW_HZ, TONE_HIGH_HZ = 196.0, 294.0  # G3 to D4, a fifth: calm, not a siren
+TONE_FADE_S = 0.35
+
+
+@lru_cache(maxsize=32)  # a session has only a few distinct phase lengths
+def breath_tone_pcm(phase: str, frames: int) -> bytes:
+    """A tone exactly `frames` long whose pitch rises for an inhale and falls for an exhale."""
+    start, end = (TONE_LOW_HZ, TONE_HIGH_HZ) if phase == "inhale" else (TONE_HIGH_HZ, TONE_LOW_HZ)
+    fade = min(int(TONE_FADE_S * SAMPLE_RATE), frames // 2)
+    samples = array.array("h", bytes(2 * frames))
+    angle = 0.0
+    for i in range(frames):
+        # glide on a log scale, so the pitch moves evenly to the ear
+        hz = start * (end / start) ** (i / frames)
+        angle += 2 * math.pi * hz / SAMPLE_RATE
+        envelope = min(1.0, i / fade, (frames - 1 - i) / fade) if fade else 1.0
+        samples[i] = int(TONE_PEAK * 32767 * envelope * math.sin(angle))
+    return bytes_of(samples)

@@ -17,6 +17,7 @@ from player.mix import session_pcm
 from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, frame_at, read_wav_data, samples_of
 from player.render import Compiled, compile_session, render
 from player.script import load_script
+from player.speech import voice_settings
 from player.timeline import TimingOptions
 
 SHORT = """\
@@ -247,13 +248,26 @@ def test_the_mp3_is_mastered_to_minus_19_lufs_under_minus_1_dbtp(short, tmp_path
     assert true_peak <= -1.0
 
 
-def test_the_loudness_measurement_is_remembered_per_timeline(short, tmp_path, shared_cache):
+def test_mastering_is_measured_once_per_voice_and_each_clip_mastered_once(
+    short, tmp_path, shared_cache
+):
     render(short, tmp_path / "first.mp3", cache=shared_cache)
-    records = list((shared_cache.root / "loudness").glob("*.json"))
-    assert records
-    before = {r: r.stat().st_mtime_ns for r in records}
+    records = list((shared_cache.root / "loudness").glob("voice-*.json"))
+    mastered = list((shared_cache.root / "mastered").rglob("*.wav"))
+    assert len(records) == 1 and len(mastered) >= len(short.clips.paths) + 3  # and the bells
+    before = {p: p.stat().st_mtime_ns for p in [*records, *mastered]}
+    slower = compile_session(short.script, TimingOptions(pace=0.7), voice_settings(), shared_cache)
+    render(slower, tmp_path / "slower.mp3", cache=shared_cache)  # a new timeline, same clips
     render(short, tmp_path / "second.mp3", cache=shared_cache)
-    assert {r: r.stat().st_mtime_ns for r in records} == before
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
+
+
+def test_a_damaged_mastered_clip_is_made_again(short, tmp_path, shared_cache):
+    render(short, tmp_path / "first.mp3", cache=shared_cache)
+    victim = sorted((shared_cache.root / "mastered").rglob("*.wav"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])  # cut short, as by a crash or a full disk
+    render(short, tmp_path / "second.mp3", cache=shared_cache)
     assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
 
 

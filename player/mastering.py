@@ -1,0 +1,294 @@
+"""Master speech for listening once, as it enters the cache, so an MP3 render only encodes.
+
+espeak's loudness hardly varies: every built-in session at every pace measured -22.0 to
+-22.3 LUFS here. So the gain that brings speech to the target is a property of the voice,
+measured once on up to 40 of its clips and remembered. Each clip then passes once through
+that gain and a look-ahead limiter (true peaks under -1 dBTP), in one ffmpeg run for all
+the clips a render lacks, and the result is kept beside the clip. A warm render, or one at
+a new pace, reuses them and hands ffmpeg plain PCM to encode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+from player.atomic import write_text_atomically
+from player.errors import OutputError, PracticeError
+from player.loudness import loudness_lufs
+from player.mix import clip_pcm
+from player.pcm import (
+    CHANNELS,
+    SAMPLE_RATE,
+    SAMPLE_WIDTH,
+    frame_at,
+    read_wav_frames,
+    write_wav_atomically,
+)
+from player.script import BellSound
+from player.sounds import BELL_VERSION, stored_bell_pcm
+from player.timeline import BELL_MS
+
+TARGET_LUFS = -19.0  # mono spoken word (-16 for stereo)
+# LAME at 64 kbps takes about half a loudness unit off (measured -19.2 LUFS on mastered PCM
+# and -19.7 on its MP3), so the PCM aims that much higher.
+MP3_LOSS_LU = 0.5
+LIMIT_LINEAR = 0.8  # about -1.9 dBFS: true peaks stay under -1 dBTP after MP3 encoding
+LIMITER = f"alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
+MAX_GAIN_DB = 20.0
+GAIN_GUESS_DB = 4.2  # what espeak's en-us+klatt needs here (measured: +4.20 dB)
+CALIBRATION_CLIPS = 40  # enough speech for a stable reading, bounded for long sessions
+PAD_FRAMES = frame_at(200)  # silence between clips in the batch: the limiter resets
+MASTERING_VERSION = 1  # bump when the target, the limiter or the measurement changes
+
+
+@dataclass(frozen=True)
+class Mastered:
+    """Where the mastered clip of each text is (reading a path waits until that clip is
+    made), and the folder of mastered bells."""
+
+    paths: Mapping[str, Path]
+    bells: Path
+
+
+@contextmanager
+def mastered(
+    clip_paths: Mapping[str, Path], voice: str, cache_root: Path, bells: Path | None
+) -> Iterator[Mastered]:
+    """Mastered copies of the clips and bells. The clips the cache lacks are made in the
+    background, one ffmpeg per core, in the order they are first spoken, so the encoder can
+    start at once and only waits when it gets ahead of them."""
+    gain_db = voice_gain_db(clip_paths, voice, cache_root / "loudness")
+    folder = cache_root / "mastered" / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
+    bell_folder = folder / "bells"
+    bell_folder.mkdir(parents=True, exist_ok=True)
+    # The bells first and in full: a bell the mixer made itself would be unmastered.
+    _master_missing([_bell_piece(sound, bells, bell_folder) for sound in BELL_MS], gain_db)
+    paths = {text: folder / path.name for text, path in clip_paths.items()}
+    clips = [
+        _Piece(paths[text], read_wav_frames(source) or 0, partial(clip_pcm, source))
+        for text, source in clip_paths.items()
+    ]
+    background = _Background(_missing(clips), gain_db)
+    try:
+        yield Mastered(_WhenReady(paths, background), bell_folder)
+    finally:
+        background.close()
+
+
+def master(
+    clip_paths: Mapping[str, Path], voice: str, cache_root: Path, bells: Path | None
+) -> Mastered:
+    """`mastered`, returning once every clip is made."""
+    with mastered(clip_paths, voice, cache_root, bells) as done:
+        paths = {text: done.paths[text] for text in done.paths}
+    return Mastered(paths, done.bells)
+
+
+def _bell_piece(sound: BellSound, bells: Path | None, folder: Path) -> _Piece:
+    target = folder / f"{sound}-{BELL_VERSION}.wav"
+    return _Piece(target, frame_at(BELL_MS[sound]), partial(stored_bell_pcm, sound, bells))
+
+
+def _missing(pieces: list[_Piece]) -> list[_Piece]:
+    return [piece for piece in pieces if read_wav_frames(piece.target) != piece.frames]
+
+
+def _master_missing(pieces: list[_Piece], gain_db: float) -> None:
+    missing = _missing(pieces)
+    if missing:
+        _master_batch(missing, gain_db, lambda _: None, threading.Event())
+
+
+class _Background:
+    """Batches running in threads; `wait(target)` returns once that target is written."""
+
+    def __init__(self, pieces: list[_Piece], gain_db: float) -> None:
+        self.pending = {piece.target: threading.Event() for piece in pieces}
+        self.failure: BaseException | None = None
+        self.stop = threading.Event()
+        self.threads = [
+            threading.Thread(target=self._run, args=(batch, gain_db), daemon=True)
+            for batch in _split_evenly(pieces, os.cpu_count() or 1)
+            if batch
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, batch: list[_Piece], gain_db: float) -> None:
+        try:
+            _master_batch(batch, gain_db, self._written, self.stop)
+        except BaseException as err:  # handed to whoever waits
+            self.failure = self.failure or err
+        finally:
+            for piece in batch:
+                self.pending[piece.target].set()  # never leave a reader waiting
+
+    def _written(self, target: Path) -> None:
+        self.pending[target].set()
+
+    def wait(self, target: Path) -> None:
+        ready = self.pending.get(target)
+        if ready is not None:
+            ready.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    def close(self) -> None:
+        self.stop.set()  # an abandoned render does not master the rest
+        for thread in self.threads:
+            thread.join()
+        if self.failure is not None and not isinstance(self.failure, _Stopped):
+            raise self.failure
+
+
+class _WhenReady(Mapping[str, Path]):
+    def __init__(self, paths: Mapping[str, Path], background: _Background) -> None:
+        self.paths = paths
+        self.background = background
+
+    def __getitem__(self, text: str) -> Path:
+        path = self.paths[text]
+        self.background.wait(path)
+        return path
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+class _Stopped(Exception):
+    """The render was abandoned while its clips were being mastered."""
+
+
+def _split_evenly(pieces: list[_Piece], count: int) -> list[list[_Piece]]:
+    """Up to `count` batches of about equal audio, one per core (the limiter is the work)."""
+    share = sum(piece.frames for piece in pieces) / count
+    batches: list[list[_Piece]] = [[]]
+    filled = 0
+    for piece in pieces:
+        if filled >= share and len(batches) < count:
+            batches.append([])
+            filled = 0
+        batches[-1].append(piece)
+        filled += piece.frames
+    return batches
+
+
+@dataclass(frozen=True)
+class _Piece:
+    target: Path
+    frames: int
+    pcm: Callable[[], bytes]
+
+
+def voice_gain_db(clip_paths: Mapping[str, Path], voice: str, folder: Path) -> float:
+    """The voice's gain to the target through the limiter: measured once, then remembered."""
+    record = folder / f"voice-{voice[:32]}-v{MASTERING_VERSION}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return float(json.loads(record.read_text(encoding="utf-8"))["gain_db"])
+    sample = list(clip_paths.values())[:CALIBRATION_CLIPS]
+    target = TARGET_LUFS + MP3_LOSS_LU
+    # Measured through the limiter at a guess, since the limiter takes back some loudness;
+    # near the guess that loss hardly changes, so one correction lands, and a voice far
+    # from the guess (a neural one) is measured once more at the corrected gain.
+    gain_db = GAIN_GUESS_DB
+    for _ in range(2):
+        limited = loudness_lufs(_speech(sample), f"volume={gain_db:.2f}dB,{LIMITER}")
+        correction = target - limited
+        gain_db = round(min(MAX_GAIN_DB, gain_db + correction), 2)
+        if abs(correction) <= 1.0:
+            break
+    with contextlib.suppress(OSError):  # a read-only or full cache: measured again next time
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(record, json.dumps({"gain_db": gain_db}))
+    return gain_db
+
+
+def _speech(paths: Iterable[Path]) -> Iterator[bytes]:
+    for path in paths:
+        yield clip_pcm(path)
+        yield bytes(PAD_FRAMES * SAMPLE_WIDTH)
+
+
+def _master_batch(
+    pieces: list[_Piece],
+    gain_db: float,
+    on_done: Callable[[Path], None],
+    stop: threading.Event,
+) -> None:
+    """One ffmpeg run masters every missing piece: they go in one after another, padded with
+    silence, and come out in the same order and lengths, each written as it completes; only
+    one piece is in memory at a time."""
+    command = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0",
+        "-af", f"volume={gain_db:.2f}dB,{LIMITER}",
+        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "pipe:1",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin and process.stdout and process.stderr
+    failure: list[BaseException] = []
+    feeder = threading.Thread(target=_feed, args=(process.stdin, pieces, failure), daemon=True)
+    feeder.start()
+    try:
+        for piece in pieces:
+            if stop.is_set():
+                raise _Stopped
+            mastered = _read_exactly(process.stdout, piece.frames * SAMPLE_WIDTH)
+            _read_exactly(process.stdout, PAD_FRAMES * SAMPLE_WIDTH)
+            with contextlib.suppress(OSError):  # checked just below, with a plain message
+                write_wav_atomically(piece.target, mastered, keep_valid=True)
+            if read_wav_frames(piece.target) != piece.frames:
+                raise OutputError(
+                    f"cannot keep mastered speech in {piece.target.parent}: free some disk space"
+                )
+            on_done(piece.target)
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        feeder.join()
+        process.stdout.close()
+        error = process.stderr.read().decode("utf-8", "replace").strip()
+        process.stderr.close()
+        code = process.wait()
+    if failure:
+        raise failure[0]
+    if code != 0:
+        raise PracticeError("ffmpeg could not master the speech", detail=error)
+
+
+def _feed(stdin: IO[bytes], pieces: list[_Piece], failure: list[BaseException]) -> None:
+    pad = bytes(PAD_FRAMES * SAMPLE_WIDTH)
+    try:
+        for piece in pieces:
+            stdin.write(piece.pcm())
+            stdin.write(pad)
+    except BrokenPipeError:
+        pass  # ffmpeg stopped: the reader reports it
+    except BaseException as err:  # a clip that vanished: reported by the caller
+        failure.append(err)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise PracticeError("ffmpeg stopped while mastering the speech")
+    return data
