@@ -1,4 +1,7 @@
-"""The speech cache: one validated WAV per distinct (text, engine, version, voice, rate)."""
+"""The speech cache: one validated WAV per distinct (text, engine, version, voice, rate).
+
+A neural voice adds its model's checksum and synthesis parameters to that.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from player.pcm import ms_for_frames, read_wav_frames
@@ -28,9 +31,15 @@ class VoiceSettings:
     engine_version: str
     voice: str
     rate: int
+    # A neural (Piper) voice: its model's SHA-256 and the synthesis parameters. Empty for
+    # espeak, whose keys are unchanged by them, so a warm espeak cache stays warm.
+    model_sha256: str = ""
+    synthesis: tuple[tuple[str, float | int | str], ...] = ()
+    # Where the model is: for the worker to load, not part of the key (the checksum is).
+    model_path: str = field(default="", compare=False)
 
     def key(self, text: str) -> str:
-        fields = {
+        fields: dict[str, object] = {
             "format": FORMAT_VERSION,
             "text": text,
             "engine": self.engine,
@@ -38,6 +47,10 @@ class VoiceSettings:
             "voice": self.voice,
             "rate": self.rate,
         }
+        if self.model_sha256:
+            fields["model_sha256"] = self.model_sha256
+        if self.synthesis:
+            fields["synthesis"] = dict(self.synthesis)
         blob = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()
 

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from player import neural
 from player.cache import SpeechCache
 from player.errors import MissingDependency, PracticeError
 from player.pcm import read_wav_frames
@@ -41,20 +42,28 @@ class CacheReport:
     writable: bool
 
 
-def check_speech(voice: str, rate: int) -> Check:
-    """espeak-ng is installed, and the chosen voice really speaks through pyttsx3."""
+def check_speech(voice: str, rate: int, model: Path | None = None) -> Check:
+    """The chosen voice really speaks: espeak-ng through pyttsx3, or a Piper voice."""
     try:
-        version = espeak_version()
-        settings = voice_settings(voice, rate)
+        settings = voice_settings(voice, rate, model)
+        piper = settings.engine == neural.ENGINE
+        version = settings.engine_version if piper else espeak_version()
         with tempfile.TemporaryDirectory(prefix="practice-doctor-") as folder:
             clip = Path(folder) / "test.wav"
             with SpeechWorkers(settings, workers=1) as pool:
                 pool.synthesize([SpeechJob("Breathe in.", clip, "doctor")], lambda job: None)
             if read_wav_frames(clip) is None:
-                return Check("speech", "espeak-ng made no valid audio", "reinstall espeak-ng")
+                engine = "Piper" if piper else "espeak-ng"
+                return Check("speech", f"{engine} made no valid audio", f"reinstall {engine}")
     except PracticeError as err:
         missing = isinstance(err, MissingDependency)
         return Check("speech", err.message, "see the message above", missing=missing)
+    if piper:
+        return Check(
+            "speech",
+            f"Piper ({version}) speaks with the neural voice {settings.voice} "
+            f"(model sha256 {settings.model_sha256[:12]}) at rate {rate}",
+        )
     return Check("speech", f"espeak-ng {version} speaks with the voice {voice} at rate {rate}")
 
 

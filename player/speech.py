@@ -6,6 +6,10 @@ crashed or hung worker is replaced while its cue is reported by file and line. T
 worker handles pyttsx3's traps on Linux: runAndWait() can return before the WAV is
 written, queued saves lose all but the last, every save prints to stdout, an unknown
 voice or variant is silently ignored, and its own stop() can cancel a cue or the rate.
+
+A neural Piper voice (player.neural) runs in the same kind of worker, started with
+`--piper SPEC`: the same deadlines, crash handling and clip writing, the model loaded once
+per worker.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import IO
 
+from player import neural
 from player.cache import VoiceSettings
 from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
 
@@ -62,8 +67,17 @@ def espeak_version() -> str:
     return (library.espeak_Info(None) or b"unknown").decode("ascii", "replace")
 
 
-def voice_settings(voice: str = DEFAULT_VOICE, rate: int = DEFAULT_RATE) -> VoiceSettings:
-    """The settings that name this engine, its version, the voice and the rate."""
+def voice_settings(
+    voice: str = DEFAULT_VOICE, rate: int = DEFAULT_RATE, model: Path | None = None
+) -> VoiceSettings:
+    """The settings that name the engine, its version, the voice and the rate.
+
+    `voice` is an espeak-ng voice, or a Piper voice's name (`joe`, or a model in the voices
+    folder); `model`, a Piper .onnx file (--voice-model), overrides it.
+    """
+    piper = neural.find_piper_voice(voice, model)
+    if piper is not None:
+        return neural.piper_settings(piper, rate)
     engine_version = f"pyttsx3 {version('pyttsx3')}; espeak-ng {espeak_version()}"
     return VoiceSettings(ENGINE, engine_version, voice, rate)
 
@@ -89,6 +103,8 @@ class SpeechWorkers:
     """A small pool of synthesis processes that survives crashes and hangs of the engine."""
 
     settings: VoiceSettings
+    # One per core for both engines: a Piper worker runs onnxruntime on one thread, which
+    # measured faster on 2 cores than one worker on two threads (README).
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     timeout_s: Callable[[str], float] = job_timeout_s
     _pool: list[_Worker] = field(default_factory=list)
@@ -173,13 +189,7 @@ class SpeechWorkers:
         self._pool[index] = self._start()
 
     def _start(self) -> _Worker:
-        command = [
-            sys.executable,
-            "-m",
-            "player.speech_worker",
-            self.settings.voice,
-            str(self.settings.rate),
-        ]
+        command = [sys.executable, "-m", "player.speech_worker", *worker_arguments(self.settings)]
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -188,11 +198,12 @@ class SpeechWorkers:
             start_new_session=True,
         )
         worker = _Worker(process)
+        piper = self.settings.engine == neural.ENGINE
         if not wait([worker.replies], START_TIMEOUT_S):
             _stop(worker)
+            check = "`practice doctor` with the same voice" if piper else "`espeak-ng hello`"
             raise SynthesisError(
-                "the speech engine did not start within 30 seconds: "
-                "check espeak-ng with `espeak-ng hello`"
+                f"the speech engine did not start within 30 seconds: check it with {check}"
             )
         line = worker.replies.readline()
         hello = (
@@ -201,12 +212,23 @@ class SpeechWorkers:
         if hello.get("ready"):
             return worker
         _stop(worker)
+        if hello.get("missing") and piper:
+            raise MissingDependency(
+                f"the neural speech engine is not usable: {hello['error']}; {neural.INSTALL_FIX}"
+            )
         if hello.get("missing"):
             raise MissingDependency(
                 f"the speech engine is not usable: {hello['error']}; install "
                 "espeak-ng with `sudo apt-get install espeak-ng`"
             )
         raise PracticeError(hello["error"])
+
+
+def worker_arguments(settings: VoiceSettings) -> list[str]:
+    """`VOICE RATE` for espeak; `--piper SPEC` (JSON) for a Piper voice."""
+    if settings.engine == neural.ENGINE:
+        return ["--piper", json.dumps(neural.worker_spec(settings))]
+    return [settings.voice, str(settings.rate)]
 
 
 def _stop(worker: _Worker) -> None:

