@@ -22,6 +22,9 @@ demo: $(BIN)/.installed
 		echo "No sound device here: open $(SESSION).mp3 in any audio player."; \
 	fi
 
+# For `make test` only: PulseAudio and ALSA's pulse plugin let tests/test_play.py measure live
+# playback in real time (not for `make demo`: on a PipeWire desktop they would compete with it).
+test: APT_PACKAGES += pulseaudio libasound2-plugins
 test: $(BIN)/.installed
 	$(BIN)/ruff check player tests benchmarks
 	$(BIN)/ruff format --check player tests benchmarks
@@ -42,5 +45,5 @@ system-packages:
 $(BIN)/.installed: pyproject.toml | system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,neural]'
 	touch $@

@@ -1,0 +1,235 @@
+"""`practice play`: the settling-in, then the session through the sound device, live.
+
+Puts the parts together as render.py does for files: the script and the remembered place
+(resume.py), speech made ahead of playback (ahead.py), the scheduler (playback.py), the
+device (audio_out.py), and keys and screen when there is a terminal (screen.py). When the
+session stops early, for any reason, the step being heard is remembered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from player import resume
+from player.ahead import PLACEHOLDER_MS, SpeechAhead
+from player.audio_out import SimpleaudioOutput
+from player.cache import SpeechCache, default_cache_dir
+from player.clips import usable_cache
+from player.library import resolve
+from player.playback import Command, Outcome, Player
+from player.render import Compiled, compile_session
+from player.screen import Console, terminal_attached
+from player.script import Script, load_script
+from player.speech import DEFAULT_RATE, DEFAULT_VOICE, voice_settings
+from player.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
+
+log = logging.getLogger(__name__)
+
+SETTLING = "Settling in"
+SETTLE_TEXT = "Take a few moments to lie down and settle. The practice begins with a bell."
+
+
+# The options a remembered place brings back, unless given again on the command line; each
+# with the TimingOptions fields it sets.
+TIMING_OPTIONS = {
+    "pace": ("pace",),
+    "breath": ("inhale_ms", "exhale_ms"),
+    "cues": ("cues",),
+    "avoid": ("avoid",),
+    "breath_tones": ("breath_tones",),
+    "bells": ("bells",),
+}
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    session: str
+    timing: TimingOptions = field(default_factory=TimingOptions)
+    voice: str = DEFAULT_VOICE
+    rate: int = DEFAULT_RATE
+    voice_model: Path | None = None
+    cache_dir: Path | None = None
+    length_ms: int | None = None  # fit the session to this length first (all cues are made)
+    delay_ms: int = 0
+    resume: bool = False
+    explicit: frozenset[str] = frozenset()  # the options given on the command line
+
+
+class KeyQueue:
+    """Commands from the key reader to the scheduler."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Command] = queue.Queue()
+
+    def next(self, timeout_s: float | None) -> Command | None:
+        try:
+            if timeout_s is not None and timeout_s <= 0:
+                return self.queue.get_nowait()
+            return self.queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+
+def reentry_text(section: str) -> str:
+    return f"Welcome back. We go on in {section}, from the start of the step where you stopped."
+
+
+def play(
+    request: PlayRequest,
+    report: Callable[[str], None],
+    on_fit: Callable[[Compiled], None] = lambda compiled: None,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+) -> Outcome:
+    """Play the session; `report` gets the closing line (finished, or where it stopped)."""
+    path = resolve(request.session)
+    script = load_script(path)
+    request, start_step = _with_place(request, path)
+    settings = voice_settings(request.voice, request.rate, request.voice_model)
+    output = SimpleaudioOutput(request.session)
+    commands = KeyQueue()
+    with (
+        _signals_interrupt(),
+        usable_cache(SpeechCache(default_cache_dir(request.cache_dir))) as cache,
+    ):
+        timing = request.timing
+        if request.length_ms is not None:  # fitting needs every clip's length first
+            fitted = compile_session(script, timing, settings, cache, None, request.length_ms)
+            on_fit(fitted)
+            timing = fitted.fit.options if fitted.fit else timing
+        text = _prelude_text(script, timing, start_step, request)
+        extra = {text: SETTLING} if text else {}
+        with SpeechAhead(script, timing, settings, cache, extra, start_step) as ahead:
+            prelude = _prelude(text, ahead.clip_ms(text), request.delay_ms) if text else None
+
+            def remember(step: int) -> None:
+                played = replace(timing, pace=player.target_pace)
+                resume.save(_place(path, request, step, played))
+
+            player = Player(
+                ahead,
+                output,
+                commands,
+                pace=timing.pace,
+                prelude=prelude,
+                start_step=start_step,
+                on_step=remember,
+            )
+            console = (
+                Console(player.status, commands.queue, stdin, stdout)
+                if terminal_attached(stdin, stdout)
+                else contextlib.nullcontext()
+            )
+            try:
+                with console:
+                    outcome = player.run()
+            except BaseException:
+                if player.started:
+                    remember(player.step)
+                    report(_stopped_line(request.session, script, player.step))
+                raise
+            if outcome == "finished":
+                resume.forget(path)
+                report(f"Finished {script.title}.")
+            else:
+                remember(player.step)
+                report(_stopped_line(request.session, script, player.step))
+    return outcome
+
+
+def _with_place(request: PlayRequest, path: Path) -> tuple[PlayRequest, int]:
+    """With --resume: the remembered step and options, except those given anew."""
+    if not request.resume:
+        return request, 0
+    place = resume.load(path)
+    if place is None:
+        log.warning("no stopped practice of %s to resume: starting from the beginning", path)
+        return replace(request, resume=False), 0
+    timing = place.timing
+    for option, names in TIMING_OPTIONS.items():
+        if option in request.explicit:
+            timing = replace(timing, **{name: getattr(request.timing, name) for name in names})
+    given = request.explicit
+    return (
+        replace(
+            request,
+            timing=timing,
+            voice=request.voice if "voice" in given else place.voice,
+            rate=request.rate if "rate" in given else place.rate,
+            voice_model=request.voice_model if "voice_model" in given else _path(place),
+            length_ms=request.length_ms if "length" in given else None,  # kept in the timing
+        ),
+        place.step,
+    )
+
+
+def _path(place: resume.Place) -> Path | None:
+    return Path(place.voice_model) if place.voice_model else None
+
+
+def _place(path: Path, request: PlayRequest, step: int, timing: TimingOptions) -> resume.Place:
+    return resume.Place(
+        script=str(path.resolve()),
+        step=step,
+        timing=timing,
+        voice=request.voice,
+        rate=request.rate,
+        voice_model=str(request.voice_model) if request.voice_model else None,
+    )
+
+
+def _prelude_text(
+    script: Script, timing: TimingOptions, start_step: int, request: PlayRequest
+) -> str | None:
+    """What is said before the first bell: time to lie down, or the re-entry after a stop."""
+    if request.resume:
+        outline = build_timeline(script, timing, lambda text: PLACEHOLDER_MS)
+        section = next(
+            (event.section for event in outline.events if event.step >= start_step),
+            outline.events[-1].section,
+        )
+        return reentry_text(section)
+    return SETTLE_TEXT if request.delay_ms > 0 else None
+
+
+def _prelude(text: str, clip_ms: int, delay_ms: int) -> Timeline:
+    """The settling-in: the words, then silence until `delay_ms` (at least a cue's gap)."""
+    total = max(delay_ms, clip_ms + CUE_GAP_MS)
+    events = (
+        Event(0, clip_ms, "speech", SETTLING, text),
+        Event(clip_ms, total, "silence", SETTLING),
+    )
+    return Timeline(title=SETTLING, duration_ms=total, chapters=(), events=events)
+
+
+def _stopped_line(session: str, script: Script, step: int) -> str:
+    return (
+        f"Stopped {script.title} at step {step}: `practice play {session} --resume` "
+        "goes on from the start of that step."
+    )
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (the terminal closed) stop the session as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {
+        signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
