@@ -111,7 +111,7 @@ class SpeechCache:
     def sweep_stale_temporaries(self) -> None:
         """Remove temporary files that a killed run left behind over an hour ago."""
         cutoff = time.time() - STALE_TEMP_SECONDS
-        for tmp in self.root.glob("*/.*.tmp"):
+        for tmp in self.root.rglob(".*.tmp"):  # clip folders, bells/ and mastered/
             try:
                 if tmp.stat().st_mtime < cutoff:
                     tmp.unlink()

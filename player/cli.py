@@ -58,6 +58,7 @@ from player.timeline import (
     Timeline,
     TimingOptions,
     build_timeline,
+    clock,
     parse_pace,
 )
 from player.voices import list_voices, say_sample
@@ -200,6 +201,7 @@ def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--cues",
                 type=CuesType(),
                 multiple=True,
+                default=("full",),
                 callback=_split_cues,
                 help="How much is said: full (default), brief, or minimal (pose names, sides, "
                 "breaths). With render, --cues FILE.vtt also writes the spoken cues as WebVTT; "
@@ -311,6 +313,11 @@ def _option_defaults(ctx: click.Context, preferences: Preferences) -> dict[str, 
                 params[key].type_cast_value(ctx, value)
             except click.BadParameter as err:
                 raise ConfigProblem(f"{preferences.path}: {key}: {err.message}") from None
+            except (TypeError, ValueError):
+                raise ConfigProblem(
+                    f"{preferences.path}: {key}: {value!r} is not a value for it: "
+                    "write it as on the command line, in quotes"
+                ) from None
         if chosen:
             defaults[name] = chosen
     return defaults
@@ -443,7 +450,7 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
 
 
 def _report_written(out: Path, compiled: Compiled) -> None:
-    minutes = _clock(compiled.timeline.duration_ms)
+    minutes = clock(compiled.timeline.duration_ms)
     click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
 
 
@@ -566,6 +573,8 @@ def _shown(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "on" if value else "off"
+    if isinstance(value, tuple | list):
+        return ", ".join(map(str, value)) or "-"
     return str(value)
 
 
@@ -693,8 +702,8 @@ def _report_fit(compiled: Compiled) -> None:
         return
     left_out = f", {fit.left_out} optional steps left out" if fit.left_out else ""
     click.echo(
-        f"Fitted {compiled.script.title} to {_clock(fit.duration_ms)} "
-        f"(asked {_clock(fit.target_ms)}): pace {fit.options.pace:.2f}{left_out}.",
+        f"Fitted {compiled.script.title} to {clock(fit.duration_ms)} "
+        f"(asked {clock(fit.target_ms)}): pace {fit.options.pace:.2f}{left_out}.",
         err=True,
     )
 
@@ -717,7 +726,7 @@ def _synthesis_progress() -> Callable[[int, int], None] | None:
 
 
 def _print_timeline(timeline: Timeline) -> None:
-    click.echo(f"{timeline.title} ({_clock(timeline.duration_ms)})")
+    click.echo(f"{timeline.title} ({clock(timeline.duration_ms)})")
     section = None
     for event in timeline.events:
         if event.section != section:
@@ -725,12 +734,7 @@ def _print_timeline(timeline: Timeline) -> None:
             click.echo(f"\n== {section} ==")
         where = " ".join(part for part in (event.side, event.phase) if part)
         text = event.text if event.kind != "silence" else f"({event.duration_ms / 1000:.1f}s)"
-        click.echo(f"{_clock(event.start_ms):>8}  {event.kind:<7} {where:<13} {text}")
-
-
-def _clock(ms: int) -> str:
-    seconds = ms // 1000
-    return f"{seconds // 60}:{seconds % 60:02d}"
+        click.echo(f"{clock(event.start_ms):>8}  {event.kind:<7} {where:<13} {text}")
 
 
 def main(argv: list[str] | None = None) -> None:

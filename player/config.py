@@ -80,9 +80,8 @@ def load_preferences(path: Path | None = None) -> Preferences:
 
 
 def _as_option_text(value: Any) -> Any:
-    """TOML numbers and booleans as the option parsers expect them; text stays text."""
-    if isinstance(value, bool):
+    """Values as typed on the command line: text, except a true or false for a switch.
+    (A table or list stays as it is, and the option's own check refuses it.)"""
+    if isinstance(value, bool | dict | list):
         return value
-    if isinstance(value, int | float):
-        return value if isinstance(value, int) else str(value)
-    return value
+    return str(value)

@@ -13,6 +13,7 @@ from pathlib import Path
 from player import neural
 from player.cache import SpeechCache
 from player.errors import MissingDependency, PracticeError
+from player.mastering import MASTERED_FOLDER
 from player.pcm import read_wav_frames
 from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
 
@@ -111,7 +112,8 @@ def check_sound_device() -> Check:
 def cache_report(cache: SpeechCache) -> CacheReport:
     entries = cache.entries()
     damaged = tuple(path for path in entries if read_wav_frames(path) is None)
-    size = sum(path.stat().st_size for path in entries)
+    mastered = cache.root.glob(f"{MASTERED_FOLDER}/**/*.wav")
+    size = sum(path.stat().st_size for path in (*entries, *mastered))
     writable = cache.writable() if cache.root.is_dir() else _creatable(cache.root)
     return CacheReport(cache.root, len(entries), size, damaged, writable)
 
@@ -139,10 +141,11 @@ def clear_cache(cache: SpeechCache) -> int:
     entries = cache.entries()
     for path in entries:
         path.unlink(missing_ok=True)
-    for leftover in cache.root.glob("*/.*.tmp"):
+    for leftover in cache.root.rglob(".*.tmp"):
         leftover.unlink(missing_ok=True)
     for made in (*cache.root.glob("loudness/*.json"), *cache.root.glob("bells/*.wav")):
         made.unlink(missing_ok=True)  # loudness measured from those clips, and the bells
+    shutil.rmtree(cache.root / MASTERED_FOLDER, ignore_errors=True)  # made from the clips
     for folder in cache.root.glob("??"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()

@@ -230,25 +230,3 @@ def _feed(
         with suppress(OSError):
             process.stdin.close()
     return process.wait()
-
-
-def ffmetadata(chapters: tuple[Chapter, ...], tags: Tags) -> str:
-    """An `;FFMETADATA1` file: tags, and one chapter per section in milliseconds."""
-    lines = [";FFMETADATA1"]
-    for key in ("title", "artist", "album", "genre", "date", "comment"):
-        lines.append(f"{key}={_escape(getattr(tags, key))}")
-    for chapter in chapters:
-        lines += [
-            "[CHAPTER]",
-            "TIMEBASE=1/1000",
-            f"START={chapter.start_ms}",
-            f"END={chapter.end_ms}",
-            f"title={_escape(chapter.title)}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    for char in "\\=;#\n":
-        value = value.replace(char, "\\" + char)
-    return value

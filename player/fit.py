@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from player.errors import PracticeError
 from player.script import Script, Sides, Step
-from player.timeline import ClipLengths, TimingOptions, build_timeline
+from player.timeline import ClipLengths, TimingOptions, build_timeline, clock
 
 MIN_FIT_PACE, MAX_FIT_PACE = 0.7, 1.3  # slower or faster than this stops feeling gentle
 TOLERANCE = 0.02  # within 2% of the target is a fit; the pace search stops there
@@ -39,8 +39,8 @@ def fit_length(script: Script, options: TimingOptions, clip_ms: ClipLengths, tar
     shortest = measure(MAX_FIT_PACE, frozenset().union(*optional))
     if not shortest * (1 - TOLERANCE) <= target_ms <= longest * (1 + TOLERANCE):
         raise CannotFit(
-            f"{script.title} cannot be fitted to {_clock(target_ms)}: it lasts from "
-            f"{_clock(shortest)} to {_clock(longest)}; choose a length in that range"
+            f"{script.title} cannot be fitted to {clock(target_ms)}: it lasts from "
+            f"{clock(shortest)} to {clock(longest)}; choose a length in that range"
         )
     leave_out = _steps_to_leave_out(measure, optional, target_ms)
     pace = _pace_for(measure, leave_out, target_ms)
@@ -119,8 +119,3 @@ def _runs(steps: tuple[Step, ...]) -> Iterator[Unit]:
             yield from _runs(inner)
     if run:
         yield frozenset(run)
-
-
-def _clock(ms: int) -> str:
-    seconds = round(ms / 1000)
-    return f"{seconds // 60}:{seconds % 60:02d}"

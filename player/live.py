@@ -24,6 +24,7 @@ from player.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.audio_out import SimpleaudioOutput
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
+from player.errors import UsageProblem
 from player.library import resolve
 from player.playback import Command, Outcome, Player
 from player.render import Compiled, compile_session
@@ -48,6 +49,9 @@ TIMING_OPTIONS = {
     "breath_tones": ("breath_tones",),
     "bells": ("bells",),
 }
+
+
+STEP_CHANGING_OPTIONS = frozenset({"avoid", "length"})
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,13 @@ def _with_place(request: PlayRequest, path: Path) -> tuple[PlayRequest, int]:
     """With --resume: the remembered step and options, except those given anew."""
     if not request.resume:
         return request, 0
+    renumbering = sorted(request.explicit & STEP_CHANGING_OPTIONS)
+    if renumbering:
+        # the place is a step number, and these options change which steps there are
+        raise UsageProblem(
+            f"--resume continues with the steps the practice had; --{renumbering[0]} would "
+            "change them: resume without it, or start again without --resume"
+        )
     place = resume.load(path)
     if place is None:
         log.warning("no stopped practice of %s to resume: starting from the beginning", path)

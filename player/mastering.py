@@ -49,6 +49,7 @@ GAIN_GUESS_DB = 4.2  # what espeak's en-us+klatt needs here (measured: +4.20 dB)
 CALIBRATION_CLIPS = 40  # enough speech for a stable reading, bounded for long sessions
 PAD_FRAMES = frame_at(200)  # silence between clips in the batch: the limiter resets
 MASTERING_VERSION = 1  # bump when the target, the limiter or the measurement changes
+MASTERED_FOLDER = "mastered"  # in the cache: the clips and bells as an MP3 uses them
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def mastered(
     background, one ffmpeg per core, in the order they are first spoken, so the encoder can
     start at once and only waits when it gets ahead of them."""
     gain_db = voice_gain_db(clip_paths, voice, cache_root / "loudness")
-    folder = cache_root / "mastered" / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
+    folder = cache_root / MASTERED_FOLDER / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
     bell_folder = folder / "bells"
     bell_folder.mkdir(parents=True, exist_ok=True)
     # The bells first and in full: a bell the mixer made itself would be unmastered.
@@ -81,17 +82,10 @@ def mastered(
     background = _Background(_missing(clips), gain_db)
     try:
         yield Mastered(_WhenReady(paths, background), bell_folder)
-    finally:
-        background.close()
-
-
-def master(
-    clip_paths: Mapping[str, Path], voice: str, cache_root: Path, bells: Path | None
-) -> Mastered:
-    """`mastered`, returning once every clip is made."""
-    with mastered(clip_paths, voice, cache_root, bells) as done:
-        paths = {text: done.paths[text] for text in done.paths}
-    return Mastered(paths, done.bells)
+    except BaseException:
+        background.close(report=False)  # the render's own error (or Ctrl-C) is the one to tell
+        raise
+    background.close()
 
 
 def _bell_piece(sound: BellSound, bells: Path | None, folder: Path) -> _Piece:
@@ -128,7 +122,8 @@ class _Background:
         try:
             _master_batch(batch, gain_db, self._written, self.stop)
         except BaseException as err:  # handed to whoever waits
-            self.failure = self.failure or err
+            if not self.stop.is_set():
+                self.failure = self.failure or err
         finally:
             for piece in batch:
                 self.pending[piece.target].set()  # never leave a reader waiting
@@ -143,11 +138,11 @@ class _Background:
         if self.failure is not None:
             raise self.failure
 
-    def close(self) -> None:
+    def close(self, report: bool = True) -> None:
         self.stop.set()  # an abandoned render does not master the rest
         for thread in self.threads:
             thread.join()
-        if self.failure is not None and not isinstance(self.failure, _Stopped):
+        if report and self.failure is not None:
             raise self.failure
 
 

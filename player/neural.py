@@ -153,12 +153,15 @@ def read_config(model: PiperModel) -> dict[str, Any]:
     try:
         config = json.loads(model.config.read_text(encoding="utf-8"))
         sample_rate = int(config["audio"]["sample_rate"])
+        inference = config.get("inference") or {}
+        config["inference"] = inference
+        float(inference.get("length_scale", 1.0))  # used for --rate: a number, or absent
     except OSError as err:
         raise _unreadable(model.config, err) from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise PracticeError(
-            f"{model.config} is not a Piper voice config (it needs audio.sample_rate): "
-            "download the voice's .onnx.json again"
+            f"{model.config} is not a Piper voice config (it needs audio.sample_rate, and "
+            "numbers under inference): download the voice's .onnx.json again"
         ) from None
     if not 8_000 <= sample_rate <= 48_000:
         raise PracticeError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import os
 import sys
+import threading
 import wave
 from pathlib import Path
 
@@ -81,9 +82,12 @@ def write_wav_atomically(path: Path, data: bytes, *, keep_valid: bool = False) -
     cache entry at once then both use the first one written, so their outputs agree even
     though espeak's klatt voice does not give identical bytes twice.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # the process and the thread: renders of a whole library master the same bells at once
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        with wave.open(str(tmp), "wb") as out:
+        # opened first: wave.open on a path that cannot be created leaves a half-made
+        # writer whose cleanup prints an error
+        with tmp.open("wb") as file, wave.open(file, "wb") as out:
             out.setnchannels(CHANNELS)
             out.setsampwidth(SAMPLE_WIDTH)
             out.setframerate(SAMPLE_RATE)

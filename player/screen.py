@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from player.playback import Command, Status
+from player.timeline import clock
 
 REDRAW_S = 0.1
 BAR_WIDTH = 24
@@ -79,7 +80,7 @@ def screen_lines(status: Status, width: int) -> list[str]:
     if status.side:
         heading += f" · {status.side} side"
     if status.settling_left_ms is not None:
-        cue = f"Settling in: the practice begins with a bell in {_clock(status.settling_left_ms)}"
+        cue = f"Settling in: the practice begins with a bell in {clock(status.settling_left_ms)}"
         breath = ""
     else:
         cue = status.cue or ""
@@ -87,8 +88,8 @@ def screen_lines(status: Status, width: int) -> list[str]:
     state = "PAUSED (space resumes)" if status.paused else ""
     left = max(0, status.duration_ms - status.elapsed_ms)
     times = (
-        f"{_clock(status.elapsed_ms)} of {_clock(status.duration_ms)} · "
-        f"{_clock(left)} left · pace {status.pace:.2f}"
+        f"{clock(status.elapsed_ms)} of {clock(status.duration_ms)} · "
+        f"{clock(left)} left · pace {status.pace:.2f}"
     )
     lines = [
         heading,
@@ -116,11 +117,6 @@ def _breath_bar(status: Status) -> str:
 
 def _fit(line: str, width: int) -> str:
     return line if len(line) <= width else line[: max(0, width - 1)] + "…"
-
-
-def _clock(ms: int) -> str:
-    seconds = max(0, ms) // 1000
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class Console:

@@ -29,6 +29,7 @@ MAX_STEPS = 2_000
 MAX_DEPTH = 20
 MAX_TEXT_CHARS = 600
 MAX_LIST_ITEMS = 20  # props, cautions, reminders of one hold
+MAX_SECTIONS = 255  # each is a chapter, and an ID3 table of contents lists at most 255
 MAX_UNANNOUNCED_MS = 20_000  # a longer silence must be announced by the cue before it
 MAX_REST_BETWEEN_SIDES_MS = 20_000
 DEFAULT_INHALE_MS = 4_000
@@ -517,6 +518,13 @@ class _Reader:
                 _line(node), "sections", "must be a list of sections, each with a title and steps"
             )
             return ()
+        if len(node.value) > MAX_SECTIONS:
+            self.problem(
+                _line(node),
+                "sections",
+                f"a session has at most {MAX_SECTIONS} sections (each is a chapter): merge some",
+            )
+            return ()
         sections = []
         for index, item in enumerate(node.value, 1):
             where = f"section {index}"
@@ -533,7 +541,10 @@ class _Reader:
                 sections.append(Section(title=title, steps=steps, line=_line(item)))
         return tuple(sections)
 
-    def steps(self, node: yaml.Node, where: str, *, in_sides: bool) -> tuple[Step, ...]:
+    def steps(
+        self, node: yaml.Node, where: str, *, in_sides: bool, nested: bool = False
+    ) -> tuple[Step, ...]:
+        """A list of steps; `nested` for those of a sides block or an alternative."""
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.problem(
                 _line(node), _join(where, "steps"), "must be a list with at least one step"
@@ -554,14 +565,17 @@ class _Reader:
             if step is not None:
                 self.check_announced(step, steps[-1] if steps else None, f"{where}, step {index}")
                 steps.append(step)
-        self.check_bells_promised(steps, where)
+        self.check_bells_promised(steps, where, ends_section=not nested)
         return tuple(steps)
 
-    def check_bells_promised(self, steps: list[Step], where: str) -> None:
+    def check_bells_promised(self, steps: list[Step], where: str, ends_section: bool) -> None:
         """A stay announced as ending with a bell is followed by one (or by a section's end,
-        which rings on its own)."""
-        for index, step in enumerate(steps[1:-1], 1):
-            before, after = steps[index - 1], steps[index + 1]
+        which rings on its own; the end of a sides or instead list is not one)."""
+        for index, step in enumerate(steps[1:], 1):
+            before = steps[index - 1]
+            after = steps[index + 1] if index + 1 < len(steps) else None
+            if after is None and ends_section:
+                continue
             promised = isinstance(before, Say) and re.search(r"\bbell\b", before.text, re.I)
             if isinstance(step, Hold | Move) and promised and not isinstance(after, Bell):
                 self.problem(
@@ -635,7 +649,7 @@ class _Reader:
                 where,
                 "an alternative is used only when the step's tags are avoided: add tags",
             )
-        return self.steps(node, where, in_sides=in_sides)
+        return self.steps(node, where, in_sides=in_sides, nested=True)
 
     def yes_no(self, node: yaml.Node | None, where: str) -> bool:
         if node is None:
@@ -828,7 +842,7 @@ class _Reader:
                     "for longer, end the sides block and add a hold",
                 )
                 rest = None
-        steps = self.steps(fields["sides"], where, in_sides=True)
+        steps = self.steps(fields["sides"], where, in_sides=True, nested=True)
         return Sides(steps=steps, first=first, line=line, rest=rest) if steps else None
 
 

@@ -183,6 +183,12 @@ def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths)
     )
 
 
+def clock(ms: int) -> str:
+    """M:SS, as every message shows a length."""
+    seconds = max(0, ms) // 1000
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def count_prefix(round_number: int, rounds: int) -> str:
     """The generated count spoken with a round's inhale cue: "Two more." and "Last one."."""
     if rounds >= 2 and round_number == rounds:
@@ -290,6 +296,7 @@ class _Builder:
         ]
         for index, section in enumerate(sections):
             start = 0 if index == 0 else self.t
+            self.skip_note = None  # a new section says again what it leaves out
             self.labels.section = section.title
             self.next_step(section.line)
             if index == 0:

@@ -389,3 +389,23 @@ def test_cache_info_does_not_create_the_folder(tmp_path):
     code, out, _ = finish(practice("cache", "info", cache=missing, cwd=tmp_path))
     assert code == 0 and "clips:    0" in out and "writable: yes" in out
     assert not missing.exists()
+
+
+def test_sigint_while_clips_are_mastered_is_an_interrupt(tmp_path):
+    cache = tmp_path / "cache"
+    script = long_script(tmp_path)
+    finish(practice("show", str(script), cache=cache, cwd=tmp_path))  # speech made; no masters
+    process = practice("render", str(script), "-o", "out.mp3", cache=cache, cwd=tmp_path)
+    wait_for(lambda: len(list((cache / "mastered").glob("*/*.wav"))) >= 3, what="mastering")
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process)
+    assert code == 130 and "interrupted" in err
+    assert not (tmp_path / "out.mp3").exists() and leftovers(tmp_path) == []
+
+
+def test_cache_clear_also_removes_the_mastered_clips(tmp_path):
+    cache = tmp_path / "cache"
+    finish(practice("render", "healthy-spine", "-o", "hs.mp3", cache=cache, cwd=tmp_path))
+    assert list((cache / "mastered").rglob("*.wav"))
+    code, _, _ = finish(practice("cache", "clear", cache=cache, cwd=tmp_path))
+    assert code == 0 and not (cache / "mastered").exists()

@@ -18,7 +18,7 @@ from player.errors import PracticeError
 from player.fit import MAX_FIT_PACE, MIN_FIT_PACE, fit_length
 from player.library import load_session
 from player.script import BreathCue, Hold, Rounds, Say, Sides
-from player.timeline import MIN_TONE_MS, TimingOptions, build_timeline
+from player.timeline import MIN_TONE_MS, TimingOptions, build_timeline, clock
 
 from .conftest import fake_clip_ms
 from .test_timeline import make_script
@@ -107,9 +107,7 @@ def test_an_unreachable_length_names_the_shortest_and_longest():
     with pytest.raises(PracticeError) as caught:
         fit_length(script, TimingOptions(), fake_clip_ms, shortest // 2)
     message = caught.value.message
-    for ms in (shortest, longest):
-        seconds = round(ms / 1000)
-        assert f"{seconds // 60}:{seconds % 60:02d}" in message
+    assert f"it lasts from {clock(shortest)} to {clock(longest)}" in message
 
 
 def test_brief_uses_short_forms_and_plain_breath_words_after_the_first_round():
@@ -338,3 +336,21 @@ def test_a_section_left_out_whole_rings_no_bell_and_says_no_title():
     assert [c.title for c in timeline.chapters] == ["Main", "Rest"]
     assert "Extra" not in [e.text for e in timeline.events]
     assert [e.text for e in timeline.events if e.kind == "bell"] == ["start", "section", "end"]
+
+
+def test_each_section_says_again_what_it_leaves_out():
+    twist = Say("Twist gently.", 3, tags=("twist",))
+    script = make_script(("One", (Say("Sit.", 2), twist)), ("Two", (twist,)))
+    said = spoken(script, avoid=frozenset({"twist"}))
+    assert said.count("Leaving out a twist. Rest here for a breath.") == 2
+
+
+def test_config_values_of_any_type_never_crash(run_cli, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("rate = 150\nvoice_model = 5\npace = 0.9\n")
+    result = run_cli("config", env={"PRACTICE_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert "rate          150" in result.stdout and "cues          full" in result.stdout
+    config.write_text("pace = [1, 2]\n")
+    result = run_cli("config", env={"PRACTICE_CONFIG": str(config)})
+    assert result.returncode == 1 and f"{config}: pace:" in result.stderr

@@ -525,6 +525,19 @@ def test_ctrl_c_remembers_the_step_and_resume_starts_it_again_after_a_re_entry(
     assert not list((tmp_path / "state" / "places").glob("*.json"))  # finished: forgotten
 
 
+def settled_size(path: Path, quiet_s: float = 0.3, timeout_s: float = 10) -> int:
+    """The file's size once it has stopped growing for `quiet_s`."""
+    deadline = time.monotonic() + timeout_s
+    size = path.stat().st_size
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = path.stat().st_size
+        if now == size:
+            return size
+        size = now
+    return size
+
+
 def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
     tmp_path, write_script, play_env
 ):
@@ -572,25 +585,31 @@ def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
             stderr=stderr,
         )
 
-        def key(data: bytes, expect: str) -> None:
-            os.write(master, data)
-            wait_for(lambda: expect in log.read_text(), 20, expect)
+        try:
 
-        wait_for(lambda: "step 1 (" in log.read_text(), 60, "step 1")
-        key(b"n", "step 2 (")
-        key(b"\x1b[C", "step 3 (")  # right arrow
-        key(b"p", "back to step 3")
-        key(b"p", "back to step 2")  # twice: the step before
-        key(b" ", "paused at")
-        size = capture.stat().st_size
-        time.sleep(1.0)
-        assert capture.stat().st_size == size  # nothing plays while paused
-        key(b" ", "resumed at")
-        key(b"-", "pace 1.90 from the next breath")
-        key(b"", "pace 1.90 taken up at step")
-        time.sleep(0.5)  # a redraw or two with the cue on screen
-        key(b"q", "Stopped Play check at step")
-        process.wait(timeout=30)
+            def key(data: bytes, expect: str) -> None:
+                os.write(master, data)
+                wait_for(lambda: expect in log.read_text(), 20, expect)
+
+            wait_for(lambda: "step 1 (" in log.read_text(), 60, "step 1")
+            key(b"n", "step 2 (")
+            key(b"\x1b[C", "step 3 (")  # right arrow
+            key(b"p", "back to step 3")
+            key(b"p", "back to step 2")  # twice: the step before
+            key(b" ", "paused at")
+            size = settled_size(capture)  # the piece that was sounding drains through `cat`
+            time.sleep(1.0)
+            assert capture.stat().st_size == size  # nothing plays while paused
+            key(b" ", "resumed at")
+            key(b"-", "pace 1.90 from the next breath")
+            key(b"", "pace 1.90 taken up at step")
+            time.sleep(0.5)  # a redraw or two with the cue on screen
+            key(b"q", "Stopped Play check at step")
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:  # a failed step above: never leave it playing
+                process.kill()
+                process.wait()
     err = log.read_text()
     no_traceback(err)
     assert process.returncode == 0
@@ -802,3 +821,10 @@ def test_cues_sound_on_time_in_real_time_through_pulseaudio(
     worst = max(onsets, key=lambda o: abs(o["error_ms"] - latency))
     assert max(map(abs, errors)) <= ONSET_LIMIT_MS, (worst, late)
     assert abs(drift) <= 5
+
+
+@pytest.mark.parametrize("option", [("--avoid", "twist"), ("--length", "10m")])
+def test_resume_refuses_options_that_change_the_steps(run_cli, option):
+    result = run_cli("play", "healthy-spine", "--resume", *option)
+    assert result.returncode == 2
+    assert f"--resume continues with the steps the practice had; {option[0]}" in result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from player.encode import Tags, ffmetadata
+from player.encode import Tags, write_audio
 from player.errors import MissingDependency, OutputError
 from player.library import load_session
 from player.mix import session_pcm
@@ -202,13 +202,30 @@ def test_a_full_disk_is_an_output_error_and_leaves_nothing(short, tmp_path):
         subprocess.run(["umount", str(small)], check=True)
 
 
-def test_chapter_titles_are_escaped_for_ffmpeg():
+FFPROBE_JSON = ["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json"]
+
+
+def test_the_id3_tag_carries_any_text_and_a_table_of_contents(tmp_path, short):
     from player.timeline import Chapter
 
-    text = ffmetadata((Chapter(0, 10, "Hips = ease; #1"),), Tags("T", "A", "line\nbreak"))
-    assert "title=Hips \\= ease\\; \\#1" in text
-    assert "comment=line\\\nbreak" in text
-    assert "TIMEBASE=1/1000" in text
+    chapters = (Chapter(0, 500, "Hips = ease; #1"), Chapter(500, 1000, "Śavāsana, “rest”"))
+    tags = Tags("Title: ünïcode", "Album", "line\nbreak")
+    pcm = [bytes(2 * SAMPLE_RATE)]  # one second of silence
+    write_audio(tmp_path / "t.mp3", pcm, chapters, tags)
+    probe = json.loads(
+        subprocess.run(
+            [*FFPROBE_JSON, str(tmp_path / "t.mp3")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert [c["tags"]["title"] for c in probe["chapters"]] == [c.title for c in chapters]
+    assert [(c["start"], c["end"]) for c in probe["chapters"]] == [(0, 500), (500, 1000)]
+    assert probe["format"]["tags"]["title"] == "Title: ünïcode"
+    assert probe["format"]["tags"]["comment"] == "line\nbreak"
+    head = (tmp_path / "t.mp3").read_bytes()[:2000]
+    assert head.startswith(b"ID3\x03") and b"CTOC" in head  # some players need the table
 
 
 @pytest.mark.slow

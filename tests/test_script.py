@@ -481,3 +481,14 @@ def test_unknown_tags_get_a_did_you_mean(write_script):
 def test_one_tag_may_stand_alone_and_repeats_count_once(write_script):
     path = write_script(with_steps("say: Twist.\n        tags: twist"))
     assert load_script(path).sections[0].steps[0].tags == ("twist",)
+
+
+def test_a_bell_promised_inside_a_sides_block_must_ring_there(write_script):
+    steps = "sides:\n          - say: Rest; the bell calls you back.\n          - hold: 40s"
+    assert "promises a bell" in only_problem(write_script(with_steps(steps)))
+
+
+def test_more_sections_than_a_table_of_contents_holds_are_refused(write_script):
+    section = "  - title: Part\n    steps:\n      - say: Rest.\n"
+    path = write_script("title: Many\nsections:\n" + section * 256)
+    assert "at most 255 sections" in only_problem(path)
