@@ -433,14 +433,17 @@ class Player:
 
     # -- what the screen shows ------------------------------------------------------------------
 
-    def status(self) -> Status:
-        """A snapshot of what is heard now; safe to call from another thread."""
+    def _heard(self) -> tuple[Timeline, int, bool]:
+        """The timeline being heard, the position in it (ms) and whether it is the prelude."""
         sounding = self._sounding
         if self.paused or sounding is None:
-            timeline, position, prelude = self.timeline, self.cursor, self.in_prelude
-        else:
-            timeline, prelude = sounding.timeline, sounding.prelude
-            position = round((self.clock() - sounding.origin) * 1000)
+            return self.timeline, self.cursor, self.in_prelude
+        position = round((self.clock() - sounding.origin) * 1000)
+        return sounding.timeline, position, sounding.prelude
+
+    def status(self) -> Status:
+        """A snapshot of what is heard now; safe to call from another thread."""
+        timeline, position, prelude = self._heard()
         if prelude:
             session = self._final(self.target_pace).timeline
             left = max(0, timeline.duration_ms - position)
@@ -450,12 +453,7 @@ class Player:
     @property
     def step(self) -> int:
         """The step being heard: the one to come back to."""
-        sounding = self._sounding
-        if self.paused or sounding is None:
-            timeline, position, prelude = self.timeline, self.cursor, self.in_prelude
-        else:
-            timeline, prelude = sounding.timeline, sounding.prelude
-            position = round((self.clock() - sounding.origin) * 1000)
+        timeline, position, prelude = self._heard()
         if prelude or not timeline.events:
             return self.start_step
         position = min(max(position, 0), timeline.duration_ms - 1)

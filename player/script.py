@@ -37,51 +37,48 @@ DEFAULT_EXHALE_MS = 6_000
 SIDE_PLACEHOLDER = "{side}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Marks:
+    """What any step may carry besides its own fields."""
+
+    optional: bool = False  # may be left out to fit a target length
+    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
+    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
+
+
 @dataclass(frozen=True)
-class Say:
+class Say(Marks):
     """A spoken cue; `brief` is its short form for people who know the practice."""
 
     text: str
     line: int
     brief: str | None = None
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
-class Pause:
+class Pause(Marks):
     """Silence: a time, or a number of breath cycles."""
 
     span: Span
     line: int
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
-class Hold:
+class Hold(Marks):
     """Stay in a pose for a time or N breath cycles; reminders are spoken spread through it."""
 
     span: Span
     reminders: tuple[str, ...]
     line: int
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
-class Move:
+class Move(Marks):
     """A movement repeated at the person's own pace for a time; no breath is counted aloud."""
 
     span: Span
     reminders: tuple[str, ...]
     line: int
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class BreathCue:
 
 
 @dataclass(frozen=True)
-class Rounds:
+class Rounds(Marks):
     """N guided breaths; the first round says `first`, later rounds the shorter `later` form."""
 
     count: int
@@ -101,33 +98,24 @@ class Rounds:
     later: BreathCue | None
     line: int
     alternate: Side | None = None  # each round runs on both sides, this side first
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
-class Bell:
+class Bell(Marks):
     """A bell struck on purpose inside a section (start, section and end bells are automatic)."""
 
     sound: BellSound
     line: int
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 @dataclass(frozen=True)
-class Sides:
+class Sides(Marks):
     """Steps run once for each side, `first` side first, with {side} filled into the text."""
 
     steps: tuple[Step, ...]
     first: Side
     line: int
     rest: Span | None = None  # a short rest between the two sides
-    optional: bool = False  # may be left out to fit a target length
-    tags: tuple[Tag, ...] = ()  # what the step asks of the body, for --avoid
-    instead: tuple[Step, ...] = ()  # spoken in its place when its tags are avoided
 
 
 Step: TypeAlias = Say | Pause | Hold | Move | Rounds | Bell | Sides
