@@ -18,20 +18,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from player import __version__, live
+from player import __version__
 from player.atomic import write_text_atomically
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
 from player.config import KEYS as CONFIG_KEYS
 from player.config import ConfigProblem, Preferences, load_preferences
-from player.doctor import (
-    cache_report,
-    check_cache,
-    check_ffmpeg,
-    check_sound_device,
-    check_speech,
-    clear_cache,
-)
 from player.durations import DurationError, parse_duration
 from player.encode import SUFFIXES, check_output_path, check_sidecar_paths
 from player.errors import (
@@ -45,7 +37,6 @@ from player.errors import (
     UsageProblem,
 )
 from player.library import builtin_ids, load_session
-from player.neural import voices_dir
 from player.render import Compiled, compile_session, pcm_bytes, render
 from player.script import TAGS, load_script
 from player.sidecars import podcast_chapters, webvtt
@@ -61,7 +52,6 @@ from player.timeline import (
     clock,
     parse_pace,
 )
-from player.voices import list_voices, say_sample
 
 ESTIMATED_MS_PER_CHAR = 70  # for `check`, which judges length without synthesizing
 MAX_DELAY_MS = 10 * 60 * 1000
@@ -404,7 +394,7 @@ def render_command(
     check_output_path(out)
     check_sidecar_paths(out, [path for path in (cues_file, chapters_file) if path])
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
-        compiled = _compile(session, options, cache)
+        compiled = _compile(session, options, cache, master=out.suffix.lower() == ".mp3")
         _render_with_progress(compiled, out, cache)
     if cues_file:
         write_text_atomically(cues_file, webvtt(compiled.timeline))
@@ -432,7 +422,7 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
     stop = threading.Event()
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         jobs = [
-            (_compile(session_id, options, cache), folder / f"{session_id}.mp3")
+            (_compile(session_id, options, cache, master=True), folder / f"{session_id}.mp3")
             for session_id in builtin_ids()
         ]
         for _, out in jobs:
@@ -475,6 +465,8 @@ def play_command(
     ctx: click.Context, session: str, delay: int, resume: bool, **options: Any
 ) -> None:
     """Play a session live through the sound device; keys pause, skip, change pace, quit."""
+    from player import live  # each command imports its own machinery: a render starts sooner
+
     given = frozenset(
         name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     )
@@ -526,6 +518,8 @@ def list_command(as_json: bool, **options: Any) -> None:
 @voice_options
 def doctor(voice: str, rate: int, cache_dir: Path | None, voice_model: Path | None) -> None:
     """Check espeak-ng, ffmpeg, the sound device and the cache, and say what to fix."""
+    from player.doctor import check_cache, check_ffmpeg, check_sound_device, check_speech
+
     checks = [
         check_speech(voice, rate, voice_model),
         check_ffmpeg(),
@@ -590,6 +584,8 @@ def _shown(value: Any) -> str:
 @voice_options
 def voices_command(text: str | None, output: Path | None, **options: Any) -> None:
     """List every voice (the default marked *); --say speaks a sample with --voice."""
+    from player.voices import say_sample
+
     if text is None:
         if output:
             raise click.UsageError("-o names the file for --say's sample: give --say TEXT too")
@@ -608,6 +604,9 @@ def voices_command(text: str | None, output: Path | None, **options: Any) -> Non
 
 
 def _print_voices() -> None:
+    from player.neural import voices_dir
+    from player.voices import list_voices
+
     found = list_voices()
     for engine, title in (
         ("espeak-ng", "espeak-ng voices (--voice NAME or NAME+VARIANT)"),
@@ -645,6 +644,8 @@ def cache() -> None:
 )
 def cache_info(cache_dir: Path | None) -> None:
     """Where the cache is, how big, and whether every entry is valid."""
+    from player.doctor import cache_report
+
     report = cache_report(SpeechCache(default_cache_dir(cache_dir)))
     click.echo(f"location: {report.root}")
     click.echo(f"clips:    {report.entries}")
@@ -662,6 +663,8 @@ def cache_info(cache_dir: Path | None) -> None:
 )
 def cache_clear(cache_dir: Path | None) -> None:
     """Remove every cached clip; they are made again when next needed."""
+    from player.doctor import clear_cache
+
     store = SpeechCache(default_cache_dir(cache_dir))
     click.echo(f"Removed {clear_cache(store)} clips from {store.root}.")
 
@@ -680,7 +683,9 @@ def timing_from(options: dict[str, Any]) -> TimingOptions:
     )
 
 
-def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = None) -> Compiled:
+def _compile(
+    session: str, options: dict[str, Any], cache: SpeechCache | None = None, master: bool = False
+) -> Compiled:
     script = load_session(session)
     timing = timing_from(options)
     settings = voice_settings(options["voice"], options["rate"], options.get("voice_model"))
@@ -691,7 +696,9 @@ def _compile(session: str, options: dict[str, Any], cache: SpeechCache | None = 
                 script, timing, settings, store, _synthesis_progress(), length
             )
     else:
-        compiled = compile_session(script, timing, settings, cache, _synthesis_progress(), length)
+        compiled = compile_session(
+            script, timing, settings, cache, _synthesis_progress(), length, master
+        )
     _report_fit(compiled)
     return compiled
 

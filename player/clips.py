@@ -58,10 +58,17 @@ def prepare_clips(
     cache: SpeechCache,
     progress: Progress | None = None,
     workers: SpeechWorkers | None = None,
+    ready: Callable[[str, Path], None] | None = None,
 ) -> ClipSet:
-    """Synthesize the texts missing from the cache (`texts` maps text to its FILE:LINE origin)."""
+    """Synthesize the texts missing from the cache (`texts` maps text to its FILE:LINE origin).
+
+    `ready(text, path)` hears of each clip as soon as it exists: the cached ones first.
+    """
     keys = {text: settings.key(text) for text in texts}
     lengths = {text: ms for text in texts if (ms := cache.clip_ms(keys[text])) is not None}
+    if ready:
+        for text in lengths:
+            ready(text, cache.path_for(keys[text]))
     for damaged in cache.damaged:
         log.warning("rebuilding the damaged cache entry %s", damaged)
     cache.damaged.clear()
@@ -75,6 +82,8 @@ def prepare_clips(
     def finished(job: SpeechJob) -> None:
         nonlocal done_count
         done_count += 1
+        if ready:
+            ready(job.text, job.path)
         if progress:
             progress(done_count, total)
 

@@ -25,7 +25,7 @@ from typing import IO
 from player.atomic import write_text_atomically
 from player.errors import OutputError, PracticeError
 from player.loudness import loudness_lufs
-from player.mix import clip_pcm
+from player.mix import AudioSegment, clip_pcm  # pydub, imported there with its warning silenced
 from player.pcm import (
     CHANNELS,
     SAMPLE_RATE,
@@ -46,9 +46,13 @@ LIMIT_LINEAR = 0.8  # about -1.9 dBFS: true peaks stay under -1 dBTP after MP3 e
 LIMITER = f"alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
 MAX_GAIN_DB = 20.0
 GAIN_GUESS_DB = 4.2  # what espeak's en-us+klatt needs here (measured: +4.20 dB)
+BELL_HEADROOM = 0.9  # a bell's peak stays this far under the limit to skip the limiter
 CALIBRATION_CLIPS = 40  # enough speech for a stable reading, bounded for long sessions
 PAD_FRAMES = frame_at(200)  # silence between clips in the batch: the limiter resets
 MASTERING_VERSION = 1  # bump when the target, the limiter or the measurement changes
+# One ffmpeg masters about 1,000 s of speech a second here, far ahead of the encoder (600 s
+# of session a second), so it keeps to the cores the encoder and the mixer leave free.
+MASTERING_BATCHES = max(1, (os.cpu_count() or 1) - 1)
 MASTERED_FOLDER = "mastered"  # in the cache: the clips and bells as an MP3 uses them
 
 
@@ -72,8 +76,7 @@ def mastered(
     folder = cache_root / MASTERED_FOLDER / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
     bell_folder = folder / "bells"
     bell_folder.mkdir(parents=True, exist_ok=True)
-    # The bells first and in full: a bell the mixer made itself would be unmastered.
-    _master_missing([_bell_piece(sound, bells, bell_folder) for sound in BELL_MS], gain_db)
+    _master_bells(bells, bell_folder, gain_db)
     paths = {text: folder / path.name for text, path in clip_paths.items()}
     clips = [
         _Piece(paths[text], read_wav_frames(source) or 0, partial(clip_pcm, source))
@@ -97,10 +100,27 @@ def _missing(pieces: list[_Piece]) -> list[_Piece]:
     return [piece for piece in pieces if read_wav_frames(piece.target) != piece.frames]
 
 
-def _master_missing(pieces: list[_Piece], gain_db: float) -> None:
-    missing = _missing(pieces)
-    if missing:
-        _master_batch(missing, gain_db, lambda _: None, threading.Event())
+def _master_bells(bells: Path | None, folder: Path, gain_db: float) -> None:
+    """The bells first and in full: a bell the mixer made itself would be unmastered.
+
+    A bell peaks about 10 dB under the voice, so for most voices the limiter never touches
+    it and the gain alone, applied here, is its whole mastering (saving an ffmpeg run on the
+    way to the first sound of a cold render); a bell the gain would lift near the limit goes
+    through ffmpeg like speech.
+    """
+    to_limit = []
+    for piece in _missing([_bell_piece(sound, bells, folder) for sound in BELL_MS]):
+        bell = AudioSegment(piece.pcm(), sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE,
+                            channels=CHANNELS)  # fmt: skip
+        if (
+            bell.max * 10 ** (gain_db / 20)
+            < BELL_HEADROOM * LIMIT_LINEAR * bell.max_possible_amplitude
+        ):
+            _keep(piece, bell.apply_gain(gain_db).raw_data)
+        else:
+            to_limit.append(piece)
+    if to_limit:
+        _master_batch(to_limit, gain_db, lambda _: None, threading.Event())
 
 
 class _Background:
@@ -112,7 +132,7 @@ class _Background:
         self.stop = threading.Event()
         self.threads = [
             threading.Thread(target=self._run, args=(batch, gain_db), daemon=True)
-            for batch in _split_evenly(pieces, os.cpu_count() or 1)
+            for batch in _split_evenly(pieces, MASTERING_BATCHES)
             if batch
         ]
         for thread in self.threads:
@@ -188,11 +208,54 @@ class _Piece:
     pcm: Callable[[], bytes]
 
 
+class GainAhead:
+    """Measures a new voice's gain in the background as soon as the clips it is measured on
+    exist, so a cold render does not wait for it after the last cue is synthesized.
+    `ready(text, path)` is told of each clip (prepare_clips' hook)."""
+
+    def __init__(self, texts: list[str], voice: str, cache_root: Path) -> None:
+        self.voice = voice
+        self.folder = cache_root / "loudness"
+        self.sample = texts[:CALIBRATION_CLIPS]  # the same clips voice_gain_db would take
+        self.paths: dict[str, Path] = {}
+        self.started = _recorded_gain(_record(self.folder, voice)) is not None
+
+    def ready(self, text: str, path: Path) -> None:
+        if self.started or text not in self.sample:
+            return
+        self.paths[text] = path
+        if len(self.paths) == len(self.sample):
+            self.started = True
+            ordered = {text: self.paths[text] for text in self.sample}
+            threading.Thread(target=self._measure, args=(ordered,), daemon=True).start()
+
+    def _measure(self, paths: Mapping[str, Path]) -> None:
+        with contextlib.suppress(Exception):  # the render measures again, and reports failures
+            voice_gain_db(paths, self.voice, self.folder)
+
+
+_measuring = threading.Lock()  # one measurement at a time: a second caller reads the record
+
+
 def voice_gain_db(clip_paths: Mapping[str, Path], voice: str, folder: Path) -> float:
     """The voice's gain to the target through the limiter: measured once, then remembered."""
-    record = folder / f"voice-{voice[:32]}-v{MASTERING_VERSION}.json"
+    record = _record(folder, voice)
+    with _measuring:
+        known = _recorded_gain(record)
+        return known if known is not None else _measure_gain(clip_paths, record)
+
+
+def _record(folder: Path, voice: str) -> Path:
+    return folder / f"voice-{voice[:32]}-v{MASTERING_VERSION}.json"
+
+
+def _recorded_gain(record: Path) -> float | None:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         return float(json.loads(record.read_text(encoding="utf-8"))["gain_db"])
+    return None
+
+
+def _measure_gain(clip_paths: Mapping[str, Path], record: Path) -> float:
     sample = list(clip_paths.values())[:CALIBRATION_CLIPS]
     target = TARGET_LUFS + MP3_LOSS_LU
     # Measured through the limiter at a guess, since the limiter takes back some loudness;
@@ -206,7 +269,7 @@ def voice_gain_db(clip_paths: Mapping[str, Path], voice: str, folder: Path) -> f
         if abs(correction) <= 1.0:
             break
     with contextlib.suppress(OSError):  # a read-only or full cache: measured again next time
-        folder.mkdir(parents=True, exist_ok=True)
+        record.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(record, json.dumps({"gain_db": gain_db}))
     return gain_db
 
@@ -245,12 +308,7 @@ def _master_batch(
                 raise _Stopped
             mastered = _read_exactly(process.stdout, piece.frames * SAMPLE_WIDTH)
             _read_exactly(process.stdout, PAD_FRAMES * SAMPLE_WIDTH)
-            with contextlib.suppress(OSError):  # checked just below, with a plain message
-                write_wav_atomically(piece.target, mastered, keep_valid=True)
-            if read_wav_frames(piece.target) != piece.frames:
-                raise OutputError(
-                    f"cannot keep mastered speech in {piece.target.parent}: free some disk space"
-                )
+            _keep(piece, mastered)
             on_done(piece.target)
     except BaseException:
         process.kill()
@@ -265,6 +323,15 @@ def _master_batch(
         raise failure[0]
     if code != 0:
         raise PracticeError("ffmpeg could not master the speech", detail=error)
+
+
+def _keep(piece: _Piece, mastered: bytes) -> None:
+    with contextlib.suppress(OSError):  # checked just below, with a plain message
+        write_wav_atomically(piece.target, mastered, keep_valid=True)
+    if read_wav_frames(piece.target) != piece.frames:
+        raise OutputError(
+            f"cannot keep mastered speech in {piece.target.parent}: free some disk space"
+        )
 
 
 def _feed(stdin: IO[bytes], pieces: list[_Piece], failure: list[BaseException]) -> None:

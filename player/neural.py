@@ -16,7 +16,6 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +192,8 @@ def length_scale(rate: int, config: dict[str, Any]) -> float:
 
 
 def engine_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # 50 ms: only for Piper
+
     parts = []
     for package in ("piper-tts", "onnxruntime"):
         try:

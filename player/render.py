@@ -12,9 +12,9 @@ from pathlib import Path
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
-from player.errors import PracticeError
+from player.errors import OutputError, PracticeError
 from player.fit import Fit, fit_length
-from player.mastering import mastered
+from player.mastering import GainAhead, mastered
 from player.mix import session_pcm
 from player.pcm import SAMPLE_WIDTH, frames_between
 from player.script import Script
@@ -39,16 +39,20 @@ def compile_session(
     cache: SpeechCache,
     progress: Progress | None = None,
     length_ms: int | None = None,
+    master: bool = False,
 ) -> Compiled:
     """Synthesize what is missing, then build the exact timeline from the real clip lengths;
-    with `length_ms`, fit the pace and the optional steps to that length first.
+    with `length_ms`, fit the pace and the optional steps to that length first. `master`
+    (for an MP3) measures a new voice's loudness while the last cues are synthesized.
 
     Use it inside `usable_cache(...)`: the clips it points to live as long as that cache.
     """
     # the bells take half a second of Python to make: made while the workers speak
     bells = threading.Thread(target=store_bells, args=(cache.root / "bells",), daemon=True)
     bells.start()
-    clips = prepare_clips(spoken_texts(script, timing), settings, cache, progress)
+    texts = spoken_texts(script, timing)
+    gain = GainAhead(list(texts), settings.key(""), cache.root) if master else None
+    clips = prepare_clips(texts, settings, cache, progress, ready=gain.ready if gain else None)
     bells.join()
     fit = None
     if length_ms is not None:
@@ -70,17 +74,29 @@ def render(
     Setting `stop` (from another thread) abandons the render: nothing appears under `out`.
     """
     check_output_path(out)
-    timeline = compiled.timeline
+    pcm = _session_audio(compiled, out, cache)
+    write_audio(
+        out,
+        _until(stop, pcm) if stop else pcm,
+        compiled.timeline.chapters,
+        session_tags(compiled.script),
+        advance,
+        size=pcm_bytes(compiled.timeline),
+    )
+
+
+def _session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
+    """The session's PCM. The sounds are mastered once the encoder asks for the first piece,
+    so ffmpeg starts up (70 ms here) while the mastering gets ready."""
     bells = cache.root / "bells" if cache is not None else None
-    with _mastered_sounds(compiled, out, cache) as (clips, bell_folder):
-        pcm = session_pcm(timeline, clips, bell_folder or bells)
-        write_audio(
-            out,
-            _until(stop, pcm) if stop else pcm,
-            timeline.chapters,
-            session_tags(compiled.script),
-            advance,
-        )
+    try:
+        with _mastered_sounds(compiled, out, cache) as (clips, bell_folder):
+            yield from session_pcm(compiled.timeline, clips, bell_folder or bells)
+    except OSError as err:  # inside the writer, whose OSErrors are about the output file
+        raise OutputError(
+            f"cannot master the speech in the cache ({err.strerror or err}): free some space, "
+            "run `practice cache clear`, or pass --cache-dir"
+        ) from None
 
 
 @contextmanager

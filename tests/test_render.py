@@ -6,6 +6,8 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -314,3 +316,63 @@ def test_bells_are_made_once_and_kept_beside_the_clips(tmp_path):
     stored.write_bytes(b"damaged")
     assert stored_bell_pcm("end", tmp_path) == made
     assert read_wav_data(stored) == made
+
+
+def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
+    write_script, settings, tmp_path
+):
+    from player.cache import SpeechCache
+    from player.mastering import _measure_gain, voice_gain_db
+
+    cache = SpeechCache(tmp_path / "cache")
+    script = load_script(write_script(SHORT, "short.yaml"))
+    compiled = compile_session(script, TimingOptions(), settings, cache, master=True)
+    folder = cache.root / "loudness"
+    deadline = time.monotonic() + 30
+    while not list(folder.glob("voice-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # nobody asked for it: the measurement started by itself
+    [record] = folder.glob("voice-*.json")
+    early = voice_gain_db(compiled.clips.paths, compiled.clips.voice, folder)
+    assert json.loads(record.read_text())["gain_db"] == early
+    assert early == _measure_gain(compiled.clips.paths, tmp_path / "again.json")
+
+
+def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
+    from player.mastering import (
+        BELL_VERSION,
+        LIMIT_LINEAR,
+        _bell_piece,
+        _master_batch,
+        _master_bells,
+    )
+    from player.pcm import samples_of
+
+    for folder in ("python", "ffmpeg", "loud"):
+        (tmp_path / folder).mkdir()
+    gain_db = 4.5
+    _master_bells(None, tmp_path / "python", gain_db)
+    through_ffmpeg = [_bell_piece(sound, None, tmp_path / "ffmpeg") for sound in ("start", "end")]
+    _master_batch(through_ffmpeg, gain_db, lambda _: None, threading.Event())
+    for sound in ("start", "end"):
+        name = f"{sound}-{BELL_VERSION}.wav"
+        ours = samples_of(read_wav_data(tmp_path / "python" / name))
+        limited = samples_of(read_wav_data(tmp_path / "ffmpeg" / name))
+        assert len(ours) == len(limited)
+        assert max(abs(a - b) for a, b in zip(ours, limited, strict=True)) <= 1
+        assert max(map(abs, ours)) < LIMIT_LINEAR * 32767
+    # a gain that would lift a bell near the limit sends it through the limiter
+    _master_bells(None, tmp_path / "loud", 12.0)
+    loud = samples_of(read_wav_data(tmp_path / "loud" / f"end-{BELL_VERSION}.wav"))
+    assert max(map(abs, loud)) <= LIMIT_LINEAR * 32767 + 1
+
+
+def test_a_cache_that_cannot_hold_mastered_speech_is_an_output_error(short, tmp_path):
+    from player.cache import SpeechCache
+
+    cache = SpeechCache(tmp_path / "cache")
+    cache.root.mkdir()
+    (cache.root / "mastered").write_text("not a folder")
+    with pytest.raises(OutputError, match="in the cache"):
+        render(short, tmp_path / "out.mp3", cache=cache)
+    assert not (tmp_path / "out.mp3").exists()
+    assert not list(tmp_path.glob(".out*"))

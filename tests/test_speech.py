@@ -113,3 +113,11 @@ def test_a_hung_engine_is_stopped_at_its_deadline_and_replaced(settings, tmp_pat
 def test_text_with_diacritics_is_spoken(settings, tmp_path):
     (path,) = speak(settings, tmp_path, ["Rest now in Śavāsana."])
     assert read_wav_frames(path) > SAMPLE_RATE // 2
+
+
+def test_the_pyttsx3_version_in_the_cache_key_is_the_installed_one():
+    from importlib.metadata import version
+
+    from player.speech import pyttsx3_version
+
+    assert pyttsx3_version() == version("pyttsx3")
