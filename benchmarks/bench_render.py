@@ -3,11 +3,12 @@ baselines measured in the same run (machines here are noisy). Not a test: it ass
 
     .venv/bin/python benchmarks/bench_render.py [--skip-naive] [--skip-joe | --only-joe]
 
-Warm, pace-change and encode times are the median of --repeat runs (this machine is
-noisy); a cold render runs once, since it can happen only once per cache.
-Baselines: ffmpeg alone encoding the session's PCM from a WAV file (same encoder
-settings), espeak-ng's command line speaking every distinct cue on all cores, and the
-naive pydub join `seg = seg + piece`.
+Warm, pace-change and encode times are the median of --repeat rounds, each round running
+the three one after the other (this machine is noisy, in spells); a cold render runs once,
+since it can happen only once per cache.
+Baselines: ffmpeg alone encoding, from a WAV file, the very PCM an MP3 render encodes
+(same encoder settings), espeak-ng's command line speaking every distinct cue on all cores,
+and the naive pydub join `seg = seg + piece`.
 
 With the neural extra installed, it also renders healthy-spine cold with `--voice joe`,
 against Piper's own Python API speaking every distinct cue on all cores (the model loaded
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,6 +51,27 @@ for event in compiled.timeline.events:
                          frame_rate=22050, channels=1)
     seg = seg + piece
 print(time.perf_counter() - started)
+"""
+
+
+# The exact PCM an MP3 render hands the encoder (mastered clips and bells), as a WAV file.
+MASTERED_PCM = """
+import sys, wave
+from pathlib import Path
+from player.cache import SpeechCache
+from player.library import load_session
+from player.render import compile_session, session_audio
+from player.speech import voice_settings
+from player.timeline import TimingOptions
+cache = SpeechCache(Path(sys.argv[2]))
+settings = voice_settings(*sys.argv[4:5])  # an optional voice: joe
+compiled = compile_session(load_session(sys.argv[1]), TimingOptions(), settings, cache)
+with wave.open(sys.argv[3], "wb") as out:
+    out.setnchannels(1)
+    out.setsampwidth(2)
+    out.setframerate(22050)
+    for piece in session_audio(compiled, Path("session.mp3"), cache):
+        out.writeframesraw(piece)
 """
 
 
@@ -80,10 +103,23 @@ def timed(command: list[str], **kwargs) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def median_timed(command: list[str], repeat: int) -> tuple[float, float]:
-    """The median wall time of `repeat` runs (this machine is noisy), and the largest peak."""
-    runs = [timed(command) for _ in range(repeat)]
-    return statistics.median(run[0] for run in runs), max(run[1] for run in runs)
+def interleaved(
+    commands: list[Callable[[int], list[str]]], repeat: int
+) -> list[tuple[float, float]]:
+    """Each command's median wall time and largest peak over `repeat` rounds (a command is
+    made from the round's number). A round runs them one after the other, so a slow spell of
+    this noisy machine slows them alike."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in commands]
+    for number in range(repeat):
+        for command, into in zip(commands, runs, strict=True):
+            into.append(timed(command(number)))
+    return [(statistics.median(run[0] for run in rs), max(run[1] for run in rs)) for rs in runs]
+
+
+def baseline_encode(wav: Path, out: Path) -> list[str]:
+    """ffmpeg alone encoding a WAV file with the render's encoder settings."""
+    return ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "64k",
+            "-compression_level", "7", str(out)]  # fmt: skip
 
 
 def practice(*args: str) -> list[str]:
@@ -121,27 +157,16 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
     out = work / f"{name}.mp3"
     render = practice("render", session, "-o", str(out), "--cache-dir", str(cache))
     cold, cold_mb = timed(render)
-    warm, warm_mb = median_timed(render, repeat)
-    # a new pace each run, so each one measures a timeline it has not seen
-    paced = statistics.median(timed([*render, "--pace", f"0.8{n}"])[0] for n in range(repeat))
     wav = work / f"{name}.wav"
-    timed(practice("render", session, "-o", str(wav), "--cache-dir", str(cache)))
-    encode_wav = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-i",
-        str(wav),
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        "64k",
-        "-compression_level",
-        "7",
-        str(work / f"{name}-base.mp3"),
-    ]
-    encode, _ = median_timed(encode_wav, repeat)
+    subprocess.run([PYTHON, "-c", MASTERED_PCM, session, str(cache), str(wav)], check=True)
+    (warm, warm_mb), (paced, _), (encode, _) = interleaved(
+        [
+            lambda _: render,
+            lambda n: [*render, "--pace", f"0.8{n}"],  # a pace, so a timeline, not seen before
+            lambda _: baseline_encode(wav, work / f"{name}-base.mp3"),
+        ],
+        repeat,
+    )
     shown = subprocess.run(
         practice("show", session, "--json", "--cache-dir", str(cache)),
         capture_output=True,
@@ -218,14 +243,12 @@ def bench_joe(work: Path, repeat: int, espeak_cold: float | None) -> dict[str, f
     joe = ["--voice", "joe", "--cache-dir", str(work / "cache-joe")]
     render = practice("render", "healthy-spine", "-o", str(work / "joe.mp3"), *joe)
     cold, cold_mb = timed(render)
-    warm, _ = median_timed(render, repeat)
     wav = work / "joe.wav"
-    timed(practice("render", "healthy-spine", "-o", str(wav), *joe))
-    encode, _ = median_timed(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "64k",
-         "-compression_level", "7", str(work / "joe-base.mp3")],
-        repeat,
-    )  # fmt: skip
+    mastered_pcm = [PYTHON, "-c", MASTERED_PCM, "healthy-spine", str(work / "cache-joe"), str(wav)]
+    subprocess.run([*mastered_pcm, "joe"], check=True)
+    (warm, _), (encode, _) = interleaved(
+        [lambda _: render, lambda _: baseline_encode(wav, work / "joe-base.mp3")], repeat
+    )
     shown = subprocess.run(
         practice("show", "healthy-spine", "--json", *joe),
         capture_output=True,

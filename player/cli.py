@@ -172,7 +172,11 @@ def _split_cues(ctx: click.Context, param: click.Parameter, values: tuple[Any, .
     if files and ctx.command.name != "render":
         raise click.BadParameter("only render writes the cues to a FILE.vtt", ctx, param)
     ctx.params["cues_file"] = files[0] if files else None
-    return amounts[0] if amounts else "full"
+    if amounts:
+        return amounts[0]
+    # only a FILE.vtt was given: the amount stays the config file's, which click replaced
+    configured = ctx.lookup_default(param.name or "cues") or ()
+    return next((value for value in configured if value in CUE_AMOUNTS), "full")
 
 
 def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:

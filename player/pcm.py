@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 SAMPLE_RATE = 22_050
@@ -14,6 +15,7 @@ SAMPLE_WIDTH = 2
 CHANNELS = 1
 WAV_HEADER_BYTES = 44
 SILENCE_THRESHOLD = 300  # about -40 dBFS: below this, espeak's output is silence
+SCAN_BLOCK = 512  # samples scanned at once for the first or last sound of a clip
 EDGE_FADE_MS = 4  # a few milliseconds of fade at each end of a clip prevents clicks
 
 
@@ -53,16 +55,40 @@ def bytes_of(samples: array.array) -> bytes:
 def trim_silence(data: bytes) -> bytes:
     """Cut the engine's leading and trailing silence so a cue starts when its voice starts."""
     samples = samples_of(data)
-    first = next((i for i, s in enumerate(samples) if abs(s) > SILENCE_THRESHOLD), None)
-    if first is None:
+    edges = _loud_edges(samples)
+    if edges is None:
         return b""
-    last = len(samples) - next(
-        i for i, s in enumerate(reversed(samples)) if abs(s) > SILENCE_THRESHOLD
-    )
+    first, last = edges
     # keep a breath of the quiet edges: soft consonants start and end below the threshold
     first = max(0, first - SAMPLE_RATE * 10 // 1000)
     last = min(len(samples), last + SAMPLE_RATE * 40 // 1000)
     return bytes_of(fade_edges(samples[first:last]))
+
+
+def _loud_edges(samples: array.array) -> tuple[int, int] | None:
+    """Where the sound starts and ends (first loud sample, one past the last), or None.
+
+    Blocks whose max and min (computed in C) stay under the threshold are skipped whole:
+    scanning sample by sample in Python took a quarter of a worker's time per cue.
+    """
+    forwards = range(0, len(samples), SCAN_BLOCK)
+    first = next((i for start in forwards for i in _loud_in(samples, start, 1)), None)
+    if first is None:
+        return None
+    backwards = range(len(samples) - SCAN_BLOCK, -SCAN_BLOCK, -SCAN_BLOCK)
+    last = next(i for start in backwards for i in _loud_in(samples, start, -1))
+    return first, last + 1
+
+
+def _loud_in(samples: array.array, start: int, step: int) -> Iterator[int]:
+    """Indices of the loud samples of the block at `start`, in the direction of `step`."""
+    begin, end = max(0, start), start + SCAN_BLOCK
+    block = samples[begin:end]
+    if max(block) <= SILENCE_THRESHOLD and min(block) >= -SILENCE_THRESHOLD:
+        return
+    for i in range(len(block))[::step]:
+        if abs(block[i]) > SILENCE_THRESHOLD:
+            yield begin + i
 
 
 def fade_edges(samples: array.array) -> array.array:

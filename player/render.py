@@ -74,7 +74,7 @@ def render(
     Setting `stop` (from another thread) abandons the render: nothing appears under `out`.
     """
     check_output_path(out)
-    pcm = _session_audio(compiled, out, cache)
+    pcm = session_audio(compiled, out, cache)
     write_audio(
         out,
         _until(stop, pcm) if stop else pcm,
@@ -85,7 +85,7 @@ def render(
     )
 
 
-def _session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
+def session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
     """The session's PCM. The sounds are mastered once the encoder asks for the first piece,
     so ffmpeg starts up (70 ms here) while the mastering gets ready."""
     bells = cache.root / "bells" if cache is not None else None

@@ -30,6 +30,7 @@ FINISH_TIMEOUT_S = 60.0
 CANCELLED_RETRIES = 3
 SETTLE_ATTEMPTS = 5
 RETRY_PAUSE_S = 0.05
+DRIVER_POLL_S = 0.002
 
 
 class WorkerError(Exception):
@@ -198,7 +199,9 @@ def _resample(pcm: bytes, rate: int) -> bytes:
 def _start_engine(voice: str, rate: int) -> Engine:
     import pyttsx3
     from pyttsx3.drivers import _espeak
+    from pyttsx3.drivers import espeak as espeak_driver
 
+    _shorten_the_driver_poll(espeak_driver)
     engine = pyttsx3.init("espeak")
     _check_voice(_espeak, voice)
     engine.setProperty("voice", voice)
@@ -208,6 +211,27 @@ def _start_engine(voice: str, rate: int) -> Engine:
     started = Engine(engine, _espeak, finished, rate)
     _settle_rate(started, rate)
     return started
+
+
+class _ShortSleeps:
+    """The `time` module as pyttsx3's espeak driver sees it: sleeps of at most DRIVER_POLL_S."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, DRIVER_POLL_S))
+
+
+def _shorten_the_driver_poll(driver: Any) -> None:
+    """pyttsx3's espeak driver checks every 10 ms (`time.sleep(0.01)` in its run loop)
+    whether espeak, speaking on its own thread, is done; a cue takes about 15 ms here, so
+    most of a cue's time was that wait. Measured, two workers speaking 600 cues of the
+    built-in sessions: 4.3 to 4.7 s with the driver's poll, 3.6 to 4.1 s with 2 ms, with 0 to
+    3 cues retried either way (its stop() race)."""
+    if getattr(driver, "time", None) is time:  # as in pyttsx3 2.99; otherwise left alone
+        driver.time = _ShortSleeps()
 
 
 def _effective_rate(engine: Engine) -> int:

@@ -302,6 +302,18 @@ def test_preferences_come_from_the_config_file_and_options_win(run_cli, tmp_path
     assert json.loads(overridden.stdout)["duration_ms"] == normal
 
 
+def test_a_cues_file_alone_keeps_the_amount_of_talking_from_the_config_file(run_cli, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('cues = "minimal"\n')
+    env = {"PRACTICE_CONFIG": str(config)}
+    minimal = json.loads(run_cli("show", "healthy-spine", "--json", env=env).stdout)
+    result = run_cli("render", "healthy-spine", "-o", "out.wav", "--cues", "cues.vtt", env=env)
+    assert result.returncode == 0, result.stderr
+    spoken = sum(1 for e in minimal["events"] if e["kind"] == "speech")
+    assert (tmp_path / "cues.vtt").read_text().count(" --> ") == spoken
+    assert timeline_json(run_cli, "healthy-spine")["duration_ms"] > minimal["duration_ms"]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

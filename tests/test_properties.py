@@ -4,6 +4,7 @@ breath, the voice never scaled by pace, both sides the same)."""
 
 from __future__ import annotations
 
+import array
 import json
 import zlib
 
@@ -12,6 +13,14 @@ from hypothesis import strategies as st
 
 from player.durations import Span
 from player.errors import ScriptProblems
+from player.pcm import (
+    SAMPLE_RATE,
+    SILENCE_THRESHOLD,
+    bytes_of,
+    fade_edges,
+    samples_of,
+    trim_silence,
+)
 from player.script import (
     Bell,
     Breath,
@@ -214,3 +223,30 @@ yaml_fragments = st.sampled_from(
 @given(st.lists(yaml_fragments, max_size=14))
 def test_random_yaml_shaped_files_never_crash_the_checker(fragments):
     test_random_files_never_crash_the_checker.hypothesis.inner_test("".join(fragments).encode())
+
+
+def quiet(count: int) -> list[int]:
+    """Samples right at the threshold, which still count as silence."""
+    return [SILENCE_THRESHOLD if i % 2 else -SILENCE_THRESHOLD for i in range(count)]
+
+
+clips = st.builds(
+    lambda before, middle, after: quiet(before) + middle + quiet(after),
+    st.integers(0, 2000),
+    st.lists(st.integers(-32768, 32767), max_size=40),
+    st.integers(0, 2000),
+)
+
+
+@given(clips)
+@settings(max_examples=300, deadline=None)
+def test_trimming_block_by_block_is_trimming_sample_by_sample(values):
+    data = bytes_of(array.array("h", values))
+    samples = samples_of(data)
+    loud = [i for i, s in enumerate(samples) if abs(s) > SILENCE_THRESHOLD]
+    if not loud:
+        assert trim_silence(data) == b""
+        return
+    first = max(0, loud[0] - SAMPLE_RATE * 10 // 1000)
+    last = min(len(samples), loud[-1] + 1 + SAMPLE_RATE * 40 // 1000)
+    assert trim_silence(data) == bytes_of(fade_edges(samples[first:last]))
