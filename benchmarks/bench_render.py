@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,8 +156,12 @@ def espeak_all(texts: list[str], folder: Path) -> float:
 def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict[str, float | str]:
     cache = work / f"cache-{name}"
     out = work / f"{name}.mp3"
-    render = practice("render", session, "-o", str(out), "--cache-dir", str(cache))
-    cold, cold_mb = timed(render)
+
+    def render_into(folder: Path) -> list[str]:
+        return practice("render", session, "-o", str(out), "--cache-dir", str(folder))
+
+    render = render_into(cache)
+    cold, cold_mb, espeak, texts, minutes = cold_rounds(name, session, work, repeat, render_into)
     wav = work / f"{name}.wav"
     subprocess.run([PYTHON, "-c", MASTERED_PCM, session, str(cache), str(wav)], check=True)
     (warm, warm_mb), (paced, _), (encode, _) = interleaved(
@@ -167,18 +172,9 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
         ],
         repeat,
     )
-    shown = subprocess.run(
-        practice("show", session, "--json", "--cache-dir", str(cache)),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    timeline = json.loads(shown)
-    texts = sorted({e["text"] for e in timeline["events"] if e["kind"] == "speech"})
-    espeak = espeak_all(texts, work / f"espeak-{name}")
     row: dict[str, float | str] = {
         "session": name,
-        "minutes": timeline["duration_ms"] / 60_000,
+        "minutes": minutes,
         "cues": len(texts),
         "cold_s": cold,
         "warm_s": warm,
@@ -199,6 +195,47 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
         )
         row["naive_join_s"] = float(result.stdout.strip())
     return row
+
+
+def cold_rounds(
+    name: str,
+    session: str,
+    work: Path,
+    repeat: int,
+    render_into: Callable[[Path], list[str]],
+) -> tuple[float, float, float, list[str], float]:
+    """Cold renders, each into a new cache (the first one, `cache-NAME`, stays for the warm
+    runs), each followed by the espeak-ng baseline: their medians, the largest peak, the
+    distinct cues and the session's minutes."""
+    colds, espeaks, texts, minutes = [], [], [], 0.0
+    for number in range(repeat):
+        cache = work / (f"cache-{name}" if number == 0 else f"cache-{name}-{number}")
+        colds.append(timed(render_into(cache)))
+        if number == 0:
+            texts, minutes = spoken_texts(session, cache)
+        espeaks.append(espeak_all(texts, work / f"espeak-{name}-{number}"))
+        if number:
+            shutil.rmtree(cache)
+    return (
+        statistics.median(run[0] for run in colds),
+        max(run[1] for run in colds),
+        statistics.median(espeaks),
+        texts,
+        minutes,
+    )
+
+
+def spoken_texts(session: str, cache: Path, *voice: str) -> tuple[list[str], float]:
+    """The session's distinct cues (from `practice show --json`) and its length in minutes."""
+    shown = subprocess.run(
+        practice("show", session, "--json", "--cache-dir", str(cache), *voice),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    timeline = json.loads(shown)
+    texts = sorted({e["text"] for e in timeline["events"] if e["kind"] == "speech"})
+    return texts, timeline["duration_ms"] / 60_000
 
 
 _piper_voice = None
@@ -249,18 +286,11 @@ def bench_joe(work: Path, repeat: int, espeak_cold: float | None) -> dict[str, f
     (warm, _), (encode, _) = interleaved(
         [lambda _: render, lambda _: baseline_encode(wav, work / "joe-base.mp3")], repeat
     )
-    shown = subprocess.run(
-        practice("show", "healthy-spine", "--json", *joe),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    timeline = json.loads(shown)
-    texts = sorted({e["text"] for e in timeline["events"] if e["kind"] == "speech"})
+    texts, minutes = spoken_texts("healthy-spine", work / "cache-joe", "--voice", "joe")
     piper_s, speech_s = piper_all(texts)
     row: dict[str, float | str] = {
         "session": "healthy-spine --voice joe",
-        "minutes": timeline["duration_ms"] / 60_000,
+        "minutes": minutes,
         "cues": len(texts),
         "speech_s": speech_s,
         "cold_s": cold,
