@@ -335,6 +335,8 @@ def main() -> None:
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(REPO / "player")], check=True)
     with tempfile.TemporaryDirectory(prefix="practice-bench-") as folder:
         work = Path(folder)
+        # no preferences file: every render uses the defaults, as MASTERED_PCM does
+        os.environ["PRACTICE_CONFIG"] = str(work / "no-config.toml")
         if args.only_joe:
             print_joe_row(bench_joe(work, args.repeat, None))
             return

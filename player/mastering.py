@@ -3,9 +3,9 @@
 espeak's loudness hardly varies: every built-in session at every pace measured -22.0 to
 -22.3 LUFS here. So the gain that brings speech to the target is a property of the voice,
 measured once on up to 40 of its clips and remembered. Each clip then passes once through
-that gain and a look-ahead limiter (true peaks under -1 dBTP), in one ffmpeg run for all
-the clips a render lacks, and the result is kept beside the clip. A warm render, or one at
-a new pace, reuses them and hands ffmpeg plain PCM to encode.
+that gain and a look-ahead limiter (true peaks under -1 dBTP), in ffmpeg runs beside the
+encoder for all the clips a render lacks, and the result is kept beside the clip. A warm
+render, or one at a new pace, reuses them and hands ffmpeg plain PCM to encode.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ MP3_LOSS_LU = 0.5
 LIMIT_LINEAR = 0.8  # about -1.9 dBFS: true peaks stay under -1 dBTP after MP3 encoding
 LIMITER = f"alimiter=limit={LIMIT_LINEAR}:attack=2:release=40:level=0:latency=1"
 MAX_GAIN_DB = 20.0
-GAIN_GUESS_DB = 4.2  # what espeak's en-us+klatt needs here (measured: +4.20 dB)
+# where the measurement starts: espeak's en-us+klatt needs +4.5 to +4.7 dB here (each
+# built-in session's first 40 clips), so one correction lands
+GAIN_GUESS_DB = 4.2
 BELL_HEADROOM = 0.9  # a bell's peak stays this far under the limit to skip the limiter
 CALIBRATION_CLIPS = 40  # enough speech for a stable reading, bounded for long sessions
 PAD_FRAMES = frame_at(200)  # silence between clips in the batch: the limiter resets
@@ -70,8 +72,8 @@ def mastered(
     clip_paths: Mapping[str, Path], voice: str, cache_root: Path, bells: Path | None
 ) -> Iterator[Mastered]:
     """Mastered copies of the clips and bells. The clips the cache lacks are made in the
-    background, one ffmpeg per core, in the order they are first spoken, so the encoder can
-    start at once and only waits when it gets ahead of them."""
+    background, one ffmpeg per core the encoder leaves free, in the order they are first
+    spoken, so the encoder can start at once and only waits when it gets ahead of them."""
     gain_db = voice_gain_db(clip_paths, voice, cache_root / "loudness")
     folder = cache_root / MASTERED_FOLDER / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
     bell_folder = folder / "bells"
@@ -103,10 +105,10 @@ def _missing(pieces: list[_Piece]) -> list[_Piece]:
 def _master_bells(bells: Path | None, folder: Path, gain_db: float) -> None:
     """The bells first and in full: a bell the mixer made itself would be unmastered.
 
-    A bell peaks at -9.9 dBFS, so with the default voice's gain (+4.5 dB here) it stays under
-    the limit and the gain alone, applied here, is its whole mastering (saving an ffmpeg run
-    on the way to the first sound of a cold render); a bell the gain would lift near the
-    limit goes through ffmpeg like speech.
+    A bell peaks at -9.9 dBFS, so with the default voice's gain (+4.5 dB measured here) it
+    stays under the limit and the gain alone, applied here, is its whole mastering (saving
+    an ffmpeg run on the way to the first sound of a cold render); a bell the gain would
+    lift near the limit goes through ffmpeg like speech.
     """
     to_limit = []
     for piece in _missing([_bell_piece(sound, bells, folder) for sound in BELL_MS]):
@@ -131,7 +133,7 @@ class _Background:
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.threads = [
-            threading.Thread(target=self._run, args=(batch, gain_db), daemon=True)
+            threading.Thread(target=self._run, args=(batch, gain_db), name="mastering", daemon=True)
             for batch in _split_evenly(pieces, MASTERING_BATCHES)
             if batch
         ]
@@ -188,7 +190,7 @@ class _Stopped(Exception):
 
 
 def _split_evenly(pieces: list[_Piece], count: int) -> list[list[_Piece]]:
-    """Up to `count` batches of about equal audio, one per core (the limiter is the work)."""
+    """Up to `count` batches of about equal audio (the limiter is the work)."""
     share = sum(piece.frames for piece in pieces) / count
     batches: list[list[_Piece]] = [[]]
     filled = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -74,41 +76,49 @@ def render(
     Setting `stop` (from another thread) abandons the render: nothing appears under `out`.
     """
     check_output_path(out)
-    pcm = session_audio(compiled, out, cache)
-    write_audio(
-        out,
-        _until(stop, pcm) if stop else pcm,
-        compiled.timeline.chapters,
-        session_tags(compiled.script),
-        advance,
-        size=pcm_bytes(compiled.timeline),
-    )
+    # closed here, whatever stops the writer, so the mastering in the background stops too
+    with contextlib.closing(session_audio(compiled, out, cache)) as pcm:
+        write_audio(
+            out,
+            _until(stop, pcm) if stop else pcm,
+            compiled.timeline.chapters,
+            session_tags(compiled.script),
+            advance,
+            size=pcm_bytes(compiled.timeline),
+        )
 
 
 def session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
-    """The session's PCM. The sounds are mastered once the encoder asks for the first piece,
-    so ffmpeg starts up (70 ms here) while the mastering gets ready."""
+    """The session's PCM. For an MP3 the sounds are mastered once the encoder asks for the
+    first piece, so ffmpeg starts up (70 ms here) while the mastering gets ready."""
     bells = cache.root / "bells" if cache is not None else None
+    if out.suffix.lower() != ".mp3":
+        yield from session_pcm(compiled.timeline, compiled.clips.paths, bells)
+        return
     try:
-        with _mastered_sounds(compiled, out, cache) as (clips, bell_folder):
-            yield from session_pcm(compiled.timeline, clips, bell_folder or bells)
-    except OSError as err:  # inside the writer, whose OSErrors are about the output file
-        raise OutputError(
-            f"cannot master the speech in the cache ({err.strerror or err}): free some space, "
-            "run `practice cache clear`, or pass --cache-dir"
-        ) from None
+        with _mastered_sounds(compiled, cache) as (clips, bell_folder):
+            yield from session_pcm(compiled.timeline, clips, bell_folder)
+    except OSError as err:  # raised inside the writer, whose OSErrors are about the output
+        raise _mastering_error(err, cache) from None
+
+
+def _mastering_error(err: OSError, cache: SpeechCache | None) -> OutputError:
+    where = f"the cache {cache.root}" if cache is not None else "a temporary folder"
+    if err.errno == errno.ENOSPC:
+        return OutputError(f"the disk is full while mastering the speech in {where}: free space")
+    return OutputError(
+        f"cannot master the speech in {where} ({err.strerror or err}): run `practice cache "
+        "clear`, or pass --cache-dir"
+    )
 
 
 @contextmanager
 def _mastered_sounds(
-    compiled: Compiled, out: Path, cache: SpeechCache | None
-) -> Iterator[tuple[Mapping[str, Path], Path | None]]:
-    """The clips and bells to mix: mastered for an MP3 (kept in the cache, or for this render
-    only without one); a WAV stays the unprocessed mix."""
+    compiled: Compiled, cache: SpeechCache | None
+) -> Iterator[tuple[Mapping[str, Path], Path]]:
+    """The mastered clips and bells an MP3 mixes: kept in the cache, or without one, for this
+    render only (a WAV is the unprocessed mix)."""
     clips = compiled.clips
-    if out.suffix.lower() != ".mp3":
-        yield clips.paths, None
-        return
     if cache is not None:
         with mastered(clips.paths, clips.voice, cache.root, cache.root / "bells") as done:
             yield done.paths, done.bells

@@ -137,8 +137,10 @@ class SpeechWorkers:
         queue = deque(jobs)
         failures: list[str] = []
         # started together: each takes 0.15 s to load its engine, and they load side by side
-        starting = [self._spawn() for _ in range(min(self.workers, len(queue)) - len(self._pool))]
+        starting: list[_Worker] = []
         try:
+            for _ in range(min(self.workers, len(queue)) - len(self._pool)):
+                starting.append(self._spawn())
             for worker in starting:
                 self._await_ready(worker)
         except BaseException:

@@ -376,3 +376,23 @@ def test_a_cache_that_cannot_hold_mastered_speech_is_an_output_error(short, tmp_
         render(short, tmp_path / "out.mp3", cache=cache)
     assert not (tmp_path / "out.mp3").exists()
     assert not list(tmp_path.glob(".out*"))
+
+
+def test_a_stopped_render_stops_its_mastering_too(write_script, settings, tmp_path):
+    from player.cache import SpeechCache
+    from player.render import RenderStopped
+
+    cache = SpeechCache(tmp_path / "cache")
+    script = load_script(write_script(SHORT, "short.yaml"))
+    compiled = compile_session(script, TimingOptions(), settings, cache, master=True)
+    stop = threading.Event()
+    stop.set()  # as when another render of `render --all` fails
+    with pytest.raises(RenderStopped) as caught:  # kept, as `render --all` keeps its futures
+        render(compiled, tmp_path / "out.mp3", cache=cache, stop=stop)
+    deadline = time.monotonic() + 30
+    while any(t.name == "mastering" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a mastering thread left running would finish every clip
+    mastered = list((cache.root / "mastered").rglob("*.wav"))
+    assert len(mastered) < len(compiled.clips.paths) + 3  # the three bells are made first
+    assert caught.value.__traceback__ is not None
+    assert not (tmp_path / "out.mp3").exists()
