@@ -1,10 +1,13 @@
 """An independent ear: pocketsphinx finds where speech starts in the rendered audio (its own
 voice activity detection, not the timeline) and what is said there (a grammar built from the
-script's own sentences). The cues must be heard in order, at the timeline's times."""
+script's own sentences). The cues must be heard in order, at the timeline's times.
+
+Its detector starts afresh before each cue: webrtc's detector, inside pocketsphinx, carries
+state from all it has heard, and in one render in about 25 it went on hearing speech through
+1.7 s of digital silence (every sample 0), so a cue merged into the one before it."""
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ RATE = 16_000  # the acoustic model's rate
 ONSET_TOLERANCE_MS = 50
 # short enough that the 0.4 s gap after a lengthened breath phase separates two cues
 VAD_WINDOW_S = 0.2
+LISTEN_AFTER_MS = 250  # the gap after a cue is at least 400 ms
 
 # Whole sentences: the recognizer is unreliable on two-word cues such as "Inhale, cow."
 # (it hears the espeak command line's own "Inhale, cow." as "i'd say you'll").
@@ -116,19 +120,17 @@ def listen(compiled: Compiled, out: Path) -> Heard:
     )
     decoder.activate_search("cues")
 
-    onsets = [
-        round(s.start_time * 1000)
-        for s in pocketsphinx.Segmenter(sample_rate=RATE, window=VAD_WINDOW_S).segment(
-            io.BytesIO(pcm)
-        )
-    ]
     errors = total = 0
     offsets = []
     for cue in cues:
-        heard_at = min(onsets, key=lambda onset: abs(onset - cue.start_ms))
+        # from the end of the sound before (the silence's start), at most a second back
+        silence = events[events.index(cue) - 1]
+        heard_at = first_speech(pcm, max(silence.start_ms, cue.start_ms - 1000), cue.end_ms)
+        if heard_at is None:
+            heard_at = cue.end_ms + LISTEN_AFTER_MS  # not heard at all: fails the onset check
         offsets.append(heard_at - cue.start_ms)
         start = max(0, heard_at - 300) * RATE // 1000
-        end = (cue.end_ms + 250) * RATE // 1000  # the gap after a cue is at least 400 ms
+        end = (cue.end_ms + LISTEN_AFTER_MS) * RATE // 1000
         decoder.start_utt()
         decoder.process_raw(pcm[start * 2 : end * 2], full_utt=True)
         decoder.end_utt()
@@ -136,3 +138,15 @@ def listen(compiled: Compiled, out: Path) -> Heard:
         errors += word_errors(words(cue.text), heard)
         total += len(words(cue.text))
     return Heard(len(cues), offsets, errors, total)
+
+
+def first_speech(pcm: bytes, since_ms: int, until_ms: int) -> int | None:
+    """When pocketsphinx's endpointer, starting afresh at `since_ms`, first hears speech."""
+    endpointer = pocketsphinx.Endpointer(sample_rate=RATE, window=VAD_WINDOW_S)
+    frame = endpointer.frame_bytes
+    chunk = pcm[since_ms * RATE // 1000 * 2 : until_ms * RATE // 1000 * 2]
+    for at in range(0, len(chunk) - frame + 1, frame):
+        endpointer.process(chunk[at : at + frame])
+        if endpointer.in_speech:
+            return since_ms + round(endpointer.speech_start * 1000)
+    return None
