@@ -148,25 +148,59 @@ def model_at(path: Path) -> PiperModel:
     return PiperModel(path.stem, path, str(path.parent))
 
 
+# what piper's PiperConfig.from_dict reads without a default: checked here, so a config
+# missing one is named with its field before any worker starts
+REQUIRED_CONFIG_FIELDS = (
+    ("audio", "sample_rate"),
+    ("espeak", "voice"),
+    ("num_symbols",),
+    ("num_speakers",),
+    ("phoneme_id_map",),
+)
+
+
 def read_config(model: PiperModel) -> dict[str, Any]:
     try:
         config = json.loads(model.config.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise _unreadable(model.config, err) from None
+    except ValueError as err:
+        raise _not_a_config(model, f"it is not JSON: {err}") from None
+    missing = _missing_field(config)
+    if missing:
+        raise _not_a_config(model, f"it has no {missing}")
+    try:
         sample_rate = int(config["audio"]["sample_rate"])
         inference = config.get("inference") or {}
         config["inference"] = inference
         float(inference.get("length_scale", 1.0))  # used for --rate: a number, or absent
-    except OSError as err:
-        raise _unreadable(model.config, err) from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise PracticeError(
-            f"{model.config} is not a Piper voice config (it needs audio.sample_rate, and "
-            "numbers under inference): download the voice's .onnx.json again"
+    except (ValueError, TypeError, AttributeError):
+        raise _not_a_config(
+            model, "audio.sample_rate and the values under inference must be numbers"
         ) from None
     if not 8_000 <= sample_rate <= 48_000:
         raise PracticeError(
             f"{model.config}: the sample rate {sample_rate} Hz is not one Piper voices use"
         )
     return config
+
+
+def _missing_field(config: Any) -> str:
+    """The first required field the config lacks, dotted (`espeak.voice`); '' if none."""
+    for path in REQUIRED_CONFIG_FIELDS:
+        value = config
+        for depth, key in enumerate(path):
+            if not isinstance(value, dict) or key not in value:
+                return ".".join(path[: depth + 1])
+            value = value[key]
+    return ""
+
+
+def _not_a_config(model: PiperModel, problem: str) -> PracticeError:
+    return PracticeError(
+        f"{model.config} is not a Piper voice config ({problem}): "
+        "download the voice's .onnx.json again"
+    )
 
 
 def file_sha256(path: Path) -> str:

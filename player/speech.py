@@ -74,7 +74,9 @@ def pyttsx3_version() -> str:
     it for the cache key, and importing importlib.metadata costs 50 ms, a fifth of the start."""
     spec = importlib.util.find_spec("pyttsx3")
     if spec is None or spec.origin is None:
-        raise MissingDependency("pyttsx3 is not installed: run `make test` or `pip install -e .`")
+        raise MissingDependency(
+            "pyttsx3 is not installed: install the player with `pip install -e .` in its folder"
+        )
     site = Path(spec.origin).parent.parent
     found = sorted(site.glob("pyttsx3-*.dist-info"))
     if len(found) == 1:

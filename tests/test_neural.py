@@ -240,6 +240,14 @@ def test_a_bad_voice_model_is_one_plain_sentence(write_script, tmp_path):
     lonely.parent.mkdir()
     lonely.write_bytes(b"model")
     cases[str(lonely)] = "has no config voice.onnx.json beside it"
+    unmapped = fake_voice(tmp_path / "no-map")
+    config = json.loads(Path(f"{unmapped}.json").read_text())
+    del config["phoneme_id_map"]
+    Path(f"{unmapped}.json").write_text(json.dumps(config))
+    cases[str(unmapped)] = "is not a Piper voice config (it has no phoneme_id_map)"
+    broken = fake_voice(tmp_path / "not-json")
+    Path(f"{broken}.json").write_text('{"audio": ')
+    cases[str(broken)] = "is not a Piper voice config (it is not JSON"
     for model, message in cases.items():
         result = practice(
             "show", script, "--voice-model", model, cwd=tmp_path, cache=tmp_path / "cache"

@@ -121,3 +121,17 @@ def test_the_pyttsx3_version_in_the_cache_key_is_the_installed_one():
     from player.speech import pyttsx3_version
 
     assert pyttsx3_version() == version("pyttsx3")
+
+
+def test_a_missing_pyttsx3_is_a_missing_dependency_with_the_fix(monkeypatch):
+    import importlib.util
+
+    from player.errors import MissingDependency
+    from player.speech import pyttsx3_version
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "pyttsx3" else find_spec(name)
+    )
+    with pytest.raises(MissingDependency, match=r"pyttsx3 is not installed: .*pip install -e \."):
+        pyttsx3_version()
