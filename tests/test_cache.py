@@ -147,3 +147,30 @@ def test_stale_temporary_files_from_a_killed_run_are_swept(tmp_path):
     os.utime(stale, (0, 0))
     cache.sweep_stale_temporaries()
     assert not stale.exists() and fresh.exists()
+
+
+@pytest.mark.parametrize("keep_valid", [True, False])
+def test_threads_writing_one_entry_at_once_each_finish_and_one_whole_file_is_kept(
+    tmp_path, keep_valid
+):
+    """`render --all` masters the same bells in several threads of one process at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    path = tmp_path / "ab" / "bell.wav"
+    path.parent.mkdir()
+    writers = 8
+    clips = [bytes([n]) * 200_000 for n in range(writers)]  # a large write widens the race
+    together = Barrier(writers)
+
+    def write(clip: bytes) -> None:
+        together.wait()
+        write_wav_atomically(path, clip, keep_valid=keep_valid)
+
+    for _ in range(5):
+        path.unlink(missing_ok=True)
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(write, clips))  # re-raises any writer's error
+        with wave.open(str(path), "rb") as kept:
+            assert kept.readframes(kept.getnframes()) in clips
+        assert [p.name for p in path.parent.iterdir()] == ["bell.wav"]  # no temporary left
