@@ -3,8 +3,8 @@ voice activity detection, not the timeline) and what is said there (a grammar bu
 script's own sentences). The cues must be heard in order, at the timeline's times.
 
 Its detector starts afresh before each cue: webrtc's detector, inside pocketsphinx, carries
-state from all it has heard, and in one render in about 25 it went on hearing speech through
-1.7 s of digital silence (every sample 0), so a cue merged into the one before it."""
+state from all it has heard, and in 2 of 27 renders on a busy machine it went on hearing
+speech through 1.7 s of digital silence (every sample 0), so a cue merged into the one before."""
 
 from __future__ import annotations
 
