@@ -713,20 +713,23 @@ class _Reader:
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
     ) -> Step | None:
         span = self.span(fields["hold"], where, allow_breaths=True)
-        reminders_node = fields.get("reminders")
-        reminders: tuple[str, ...] = ()
-        if reminders_node is not None:
-            reminders = self.text_list(reminders_node, where + ", reminders", in_sides=in_sides)
+        reminders = self._reminders(fields, where, in_sides)
         return Hold(span=span, reminders=reminders, line=line) if span else None
+
+    def _reminders(
+        self, fields: dict[str, yaml.Node], where: str, in_sides: bool
+    ) -> tuple[str, ...]:
+        """A hold's or a move's optional reminders: cues spoken during it."""
+        node = fields.get("reminders")
+        if node is None:
+            return ()
+        return self.text_list(node, where + ", reminders", in_sides=in_sides)
 
     def _move(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
     ) -> Step | None:
         span = self.span(fields["move"], where, allow_breaths=True)
-        reminders_node = fields.get("reminders")
-        reminders: tuple[str, ...] = ()
-        if reminders_node is not None:
-            reminders = self.text_list(reminders_node, where + ", reminders", in_sides=in_sides)
+        reminders = self._reminders(fields, where, in_sides)
         return Move(span=span, reminders=reminders, line=line) if span else None
 
     def _rounds(
