@@ -16,10 +16,9 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
-from player import resume
+from player import interrupt, resume
 from player.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.audio_out import SimpleaudioOutput
 from player.cache import SpeechCache, default_cache_dir
@@ -75,6 +74,7 @@ class KeyQueue:
         self.queue: queue.Queue[Command] = queue.Queue()
 
     def next(self, timeout_s: float | None) -> Command | None:
+        interrupt.raise_if_requested()  # every wait of the scheduler passes here
         try:
             if timeout_s is not None and timeout_s <= 0:
                 return self.queue.get_nowait()
@@ -232,12 +232,9 @@ def _stopped_line(session: str, script: Script, step: int) -> str:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP (the terminal closed) stop the session as Ctrl-C does."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
     previous = {
-        signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)
+        signum: signal.signal(signum, interrupt.on_signal)
+        for signum in (signal.SIGTERM, signal.SIGHUP)
     }
     try:
         yield

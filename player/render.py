@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from player import interrupt
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
@@ -80,7 +81,7 @@ def render(
     with contextlib.closing(session_audio(compiled, out, cache)) as pcm:
         write_audio(
             out,
-            _until(stop, pcm) if stop else pcm,
+            _until_stopped(stop, pcm),
             compiled.timeline.chapters,
             session_tags(compiled.script),
             advance,
@@ -146,8 +147,9 @@ class RenderStopped(PracticeError):
     """Another part of the program asked this render to stop."""
 
 
-def _until(stop: threading.Event, pcm: Iterator[bytes]) -> Iterator[bytes]:
+def _until_stopped(stop: threading.Event | None, pcm: Iterator[bytes]) -> Iterator[bytes]:
     for piece in pcm:
-        if stop.is_set():
+        interrupt.raise_if_requested()
+        if stop is not None and stop.is_set():
             raise RenderStopped("the render was stopped")
         yield piece

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from player import neural
+from player import interrupt, neural
 from player.cache import VoiceSettings
 from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
 
@@ -151,6 +151,7 @@ class SpeechWorkers:
             raise
         self._pool.extend(starting)
         while queue or any(worker.job for worker in self._pool):
+            interrupt.raise_if_requested()
             for worker in self._pool:
                 if worker.job is None and queue:
                     self._assign(worker, queue.popleft())

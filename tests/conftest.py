@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,18 @@ sections:
     steps:
       - say: Lie down and rest.
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sigint_reaches_the_commands_under_test() -> Iterator[None]:
+    """A shell starts a background job with SIGINT ignored, and its children inherit that:
+    `practice` rightly keeps ignoring it then, and the Ctrl-C tests could not send one."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # children start at default
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture
