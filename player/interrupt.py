@@ -22,8 +22,7 @@ def install() -> None:
     """Take over SIGINT, unless it is ignored (a background job started by a shell)."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, on_signal)
-    if not getattr(sys.unraisablehook, "keeps_interrupts", False):
-        sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
+    sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -49,5 +48,4 @@ def _quiet_about_interrupts(previous: Any) -> Any:
             return  # raised again by the next check
         previous(unraisable)
 
-    hook.keeps_interrupts = True  # type: ignore[attr-defined]
     return hook
