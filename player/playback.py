@@ -38,7 +38,7 @@ MIN_PIECE_MS = 500  # never leave a sliver of silence as a piece of its own
 PACE_STEP = 0.1
 DOUBLE_PRESS_S = 1.5  # "previous" twice within this: go to the step before
 RESYNC_S = 0.25  # a piece later than this (a stall, a suspended machine) moves the schedule
-LATE_NOTE_S = 0.01  # --verbose notes a piece started later than this (a busy machine)
+LATE_NOTE_S = 0.01  # --verbose notes a piece sent to the device later than this (a busy machine)
 END_DRAIN_S = 3.0  # at the end, how long to let the last piece finish sounding
 MAX_OPEN_PIECES = 8  # a piece sounds out a moment after the next starts; more are stuck
 STALL_POLL_S = 0.05
@@ -193,8 +193,7 @@ class Player:
         if late > RESYNC_S:
             log.debug("%d ms late: the rest of the session moves by as much", late * 1000)
             self.origin += late
-        elif late > LATE_NOTE_S:
-            log.debug("the piece at %s started %d ms late", _clock(piece.start_ms), late * 1000)
+            due += late
         self._playing = [playing for playing in self._playing if playing.is_playing()]
         if len(self._playing) == MAX_OPEN_PIECES:  # said once: the count only grows from here
             log.warning(
@@ -203,6 +202,9 @@ class Player:
                 len(self._playing),
             )
         self._playing.append(self.output.play(pcm))
+        late = self.clock() - due  # opening the device counts: the sound starts after it
+        if late > LATE_NOTE_S:
+            log.debug("the piece at %s started %d ms late", _clock(piece.start_ms), late * 1000)
         self.started = True
         self._sounding = _Sounding(self.timeline, self.pace, self.origin, self.in_prelude)
         self._report_step(piece)
