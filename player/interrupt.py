@@ -38,10 +38,6 @@ def raise_if_requested() -> None:
         raise KeyboardInterrupt
 
 
-def requested() -> bool:
-    return _requested
-
-
 def _quiet_about_interrupts(previous: Any) -> Any:
     def hook(unraisable: Any) -> None:
         if _requested and isinstance(unraisable.exc_value, KeyboardInterrupt):
