@@ -12,7 +12,12 @@ SESSION ?= healthy-spine
 APT_PACKAGES := espeak-ng ffmpeg libasound2-dev alsa-utils gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test system-packages
+# Every Python package the virtual environment holds, with exact versions and hashes, for
+# Python 3.11 to 3.13 on any platform (one universal lock). `make lock` refreshes it.
+LOCK := requirements/lock.txt
+UV_VERSION := 0.13.9
+
+.PHONY: demo test lock system-packages
 
 demo: $(BIN)/.installed
 	$(BIN)/practice render $(SESSION) -o $(SESSION).mp3
@@ -42,8 +47,18 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-$(BIN)/.installed: pyproject.toml | system-packages
+# Exactly the locked versions (pip refuses any file whose hash differs), then this package
+# itself, built with the locked setuptools.
+$(BIN)/.installed: pyproject.toml $(LOCK) | system-packages
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,neural]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Resolve every dependency (with the test and neural extras) to its newest allowed version.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q uv==$(UV_VERSION)
+	.venv-lock/bin/uv pip compile pyproject.toml requirements/build.in --extra test \
+		--extra neural --universal --python-version 3.11 --generate-hashes --upgrade \
+		--no-header -o $(LOCK)

@@ -301,12 +301,7 @@ class _Reader:
                 if isinstance(event, yaml.CollectionStartEvent):
                     depth += 1
                     if depth > MAX_DEPTH:
-                        self.problem(
-                            line,
-                            "",
-                            f"the script nests more than {MAX_DEPTH} levels "
-                            "deep: a session needs only a few",
-                        )
+                        self.problem(line, "", self._too_deep)
                         return False
                 elif isinstance(event, yaml.CollectionEndEvent):
                     depth -= 1
@@ -322,9 +317,16 @@ class _Reader:
                     self.problem(line, "", f"the tag {event.tag} is not allowed: remove it")
                     clean = False
         except yaml.YAMLError as err:
-            self._yaml_problem(err)
+            deep_line = _line_nested_too_deep(text)
+            if deep_line is not None:
+                # Newer PyYAML refuses deep nesting itself, before any event reaches us.
+                self.problem(deep_line, "", self._too_deep)
+            else:
+                self._yaml_problem(err)
             return False
         return clean
+
+    _too_deep = f"the script nests more than {MAX_DEPTH} levels deep: a session needs only a few"
 
     def _yaml_problem(self, err: yaml.YAMLError) -> None:
         if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
@@ -835,6 +837,32 @@ class _Reader:
                 rest = None
         steps = self.steps(fields["sides"], where, in_sides=True, nested=True)
         return Sides(steps=steps, first=first, line=line, rest=rest) if steps else None
+
+
+def _line_nested_too_deep(text: str) -> int | None:
+    """The line where the script first nests deeper than MAX_DEPTH, read token by token
+    with PyYAML's pure-Python scanner (which has no depth limit of its own), or None."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENING_TOKENS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return int(token.start_mark.line) + 1
+            elif isinstance(token, _CLOSING_TOKENS):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+_OPENING_TOKENS = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSING_TOKENS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
