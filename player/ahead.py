@@ -47,7 +47,7 @@ class SpeechAhead:
         self.timing = timing
         self.settings = settings
         self.cache = cache
-        self.bells: Path = cache.root / "bells"
+        self.bells: Path = cache.bells
         self._origins = {**(extra or {}), **spoken_texts(script, timing)}
         self._changed = threading.Condition()
         self._lengths: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -12,31 +13,34 @@ import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from player import __version__
+from player import __version__, interrupt, neural
 from player.atomic import write_text_atomically
 from player.cache import SpeechCache, default_cache_dir
-from player.clips import usable_cache
+from player.clips import estimated_clip_ms, lengths_without_synthesis, usable_cache
 from player.config import KEYS as CONFIG_KEYS
 from player.config import ConfigProblem, Preferences, load_preferences
 from player.durations import DurationError, parse_duration
-from player.encode import SUFFIXES, check_output_path, check_sidecar_paths
+from player.encode import SUFFIXES, check_not_inputs, check_output_path, check_sidecar_paths
 from player.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_IO,
     EXIT_MISSING_DEPENDENCY,
+    MissingDependency,
     OutputError,
     PracticeError,
     ScriptProblems,
     UsageProblem,
+    printable,
 )
-from player.library import builtin_ids, load_session
+from player.library import builtin_dir, builtin_ids, load_session, resolve
 from player.render import Compiled, compile_session, pcm_bytes, render
 from player.script import TAGS, load_script
 from player.sidecars import podcast_chapters, webvtt
@@ -51,9 +55,9 @@ from player.timeline import (
     build_timeline,
     clock,
     parse_pace,
+    spoken_texts,
 )
 
-ESTIMATED_MS_PER_CHAR = 70  # for `check`, which judges length without synthesizing
 MAX_DELAY_MS = 10 * 60 * 1000
 _verbose = False
 
@@ -241,6 +245,7 @@ def timing_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def voice_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--voice, --voice-model, --rate and --cache-dir, shared by every command that speaks."""
+    command = _configured_voice_checked(command)
     command = click.option(
         "--voice-model",
         type=click.Path(dir_okay=True, path_type=Path),
@@ -271,7 +276,67 @@ def voice_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _configured_voice_checked(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Before the command runs, a voice or voice model from the config file that cannot be
+    used is named with the file and key, as any other bad value there is. (Which voices
+    exist is only known by asking the engines, so it is checked here, not with the rest of
+    the config file before every command.)"""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _check_configured_voice(click.get_current_context())
+        return command(*args, **kwargs)
+
+    return run
+
+
+def _check_configured_voice(ctx: click.Context) -> None:
+    params = ctx.params
+    key = "voice_model" if params.get("voice_model") else "voice"  # the model wins
+    if ctx.get_parameter_source(key) is not ParameterSource.DEFAULT_MAP:
+        return  # typed on the command line, or the default: its error needs no file named
+    preferences: Preferences = ctx.obj
+    try:
+        voice_settings(params["voice"], params["rate"], params.get("voice_model"))
+    except MissingDependency:
+        return  # not the value's fault: the command says what to install
+    except PracticeError as err:
+        raise ConfigProblem(f"{preferences.path}: {key}: {err.message}") from None
+
+
+def play_option_value(name: str, value: Any) -> Any:
+    """`value` read and checked as `practice play` reads that option from the command line,
+    by the option's own type and callback (a remembered place is checked so). Raises
+    click.BadParameter."""
+    command = cli.commands["play"]
+    param = next(param for param in command.params if param.name == name)
+    ctx = click.Context(command, info_name="play")
+    return param.process_value(ctx, (value,) if param.multiple else value)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Warnings name files too: their control characters are escaped as in every message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), keep_newlines=True)
+
+
+class _SignalStopped(BaseException):
+    """A signal other than Ctrl-C stopped the command (click, which takes a KeyboardInterrupt
+    for Ctrl-C, would print a blank line to close the terminal's ^C echo)."""
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if interrupt.exit_code() == EXIT_INTERRUPTED:
+                raise
+            raise _SignalStopped from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="practice")
 @click.option("--verbose", "-v", is_flag=True, help="Show details behind errors and warnings.")
 @click.pass_context
@@ -279,11 +344,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """Guided, breath-timed practices you can follow with your eyes closed."""
     global _verbose
     _verbose = verbose
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="practice: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("practice: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     preferences = load_preferences()
     ctx.default_map = _option_defaults(ctx, preferences)
     ctx.obj = preferences
@@ -325,14 +388,15 @@ def check(files: tuple[Path, ...]) -> None:
     for path in files:
         try:
             script = load_script(path)
-            build_timeline(script, TimingOptions(), lambda text: len(text) * ESTIMATED_MS_PER_CHAR)
+            # judged without synthesizing: each cue as long as its text is estimated to last
+            build_timeline(script, TimingOptions(), partial(estimated_clip_ms, rate=DEFAULT_RATE))
         except ScriptProblems as problems:
             failed = True
             for line in problems.problems:
-                click.echo(line)
+                click.echo(printable(line))
             continue
         steps = sum(len(section.steps) for section in script.sections)
-        click.echo(f"{path}: ok ({len(script.sections)} sections, {steps} steps)")
+        click.echo(printable(f"{path}: ok ({len(script.sections)} sections, {steps} steps)"))
     if failed:
         sys.exit(EXIT_FAILURE)
 
@@ -395,8 +459,10 @@ def render_command(
     if not session:
         raise click.UsageError("give a SESSION to render, or --all")
     out = output or Path(f"{Path(session).stem}.mp3")
+    sidecars = [path for path in (cues_file, chapters_file) if path]
     check_output_path(out)
-    check_sidecar_paths(out, [path for path in (cues_file, chapters_file) if path])
+    check_sidecar_paths(out, sidecars)
+    check_not_inputs([out, *sidecars], {resolve(session): "the script", **_read_files(options)})
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
         compiled = _compile(session, options, cache, master=out.suffix.lower() == ".mp3")
         _render_with_progress(compiled, out, cache)
@@ -404,7 +470,22 @@ def render_command(
         write_text_atomically(cues_file, webvtt(compiled.timeline))
     if chapters_file:
         write_text_atomically(chapters_file, podcast_chapters(compiled.timeline))
-    _report_written(out, compiled)
+    _report_written(out, compiled, chapters_file)
+
+
+def _read_files(options: dict[str, Any]) -> dict[Path, str]:
+    """The files besides the script that a command reads, each with what it is: the config
+    file, and a Piper voice's model and its config (a problem with the voice is reported
+    where the voice is used)."""
+    files = {click.get_current_context().find_root().obj.path: "the config file"}
+    try:
+        voice = neural.find_piper_voice(options["voice"], options.get("voice_model"))
+    except PracticeError:
+        voice = None
+    if voice is not None:
+        files[voice.model] = "the voice model"
+        files[voice.config] = "the voice model's config"
+    return files
 
 
 def _render_with_progress(compiled: Compiled, out: Path, cache: SpeechCache) -> None:
@@ -422,6 +503,9 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
         raise UsageProblem(f"with --all, -o names a folder, not the file {folder}")
     if not folder.parent.is_dir():
         raise OutputError(f"the folder {folder.parent} does not exist: create it or pick another")
+    scripts = {builtin_dir() / f"{name}.yaml": "the script" for name in builtin_ids()}
+    outs = [folder / f"{name}.mp3" for name in builtin_ids()]
+    check_not_inputs(outs, {**scripts, **_read_files(options)})
     folder.mkdir(exist_ok=True)
     stop = threading.Event()
     with usable_cache(SpeechCache(default_cache_dir(options["cache_dir"]))) as cache:
@@ -443,9 +527,17 @@ def _render_all(folder: Path, options: dict[str, Any]) -> None:
                 raise
 
 
-def _report_written(out: Path, compiled: Compiled) -> None:
+def _report_written(out: Path, compiled: Compiled, chapters_file: Path | None = None) -> None:
+    """What the file holds: an MP3 its chapters; a WAV none (its format has no place for
+    them that players read), so it says where they are, if anywhere."""
     minutes = clock(compiled.timeline.duration_ms)
-    click.echo(f"Wrote {out} ({minutes}, {len(compiled.timeline.chapters)} chapters).", err=True)
+    count = len(compiled.timeline.chapters)
+    if out.suffix.lower() != ".mp3":
+        where = f"chapters in {chapters_file}" if chapters_file else "a WAV holds no chapters"
+        click.echo(printable(f"Wrote {out} ({minutes}; {where})."), err=True)
+        return
+    chapters = f"{count} chapter" + ("" if count == 1 else "s")
+    click.echo(printable(f"Wrote {out} ({minutes}, {chapters})."), err=True)
 
 
 @cli.command(name="play")
@@ -486,23 +578,31 @@ def play_command(
         resume=resume,
         explicit=given,
     )
-    live.play(request, lambda line: click.echo(line, err=True), _report_fit)
+    live.play(request, lambda line: click.echo(printable(line), err=True), _report_fit)
 
 
 @cli.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @voice_options
 def list_command(as_json: bool, **options: Any) -> None:
-    """List the built-in sessions with their length at normal pace."""
+    """List the built-in sessions with their length at normal pace.
+
+    Nothing is spoken: a length is measured from the cached speech when every cue of the
+    session is in the cache, and estimated from the text otherwise (marked "~")."""
+    timing = timing_from({**options, "pace": 1.0, "breath": None})
+    settings = voice_settings(options["voice"], options["rate"], options.get("voice_model"))
+    cache = SpeechCache(default_cache_dir(options["cache_dir"]))
     rows = []
     for session_id in builtin_ids():
-        compiled = _compile(session_id, {**options, "pace": 1.0, "breath": None})
-        script = compiled.script
+        script = load_session(session_id)
+        known = lengths_without_synthesis(spoken_texts(script, timing), settings, cache)
+        timeline = build_timeline(script, timing, known.lengths_ms)
         rows.append(
             {
                 "id": session_id,
                 "title": script.title,
-                "minutes": round(compiled.timeline.duration_ms / 60_000, 1),
+                "minutes": round(timeline.duration_ms / 60_000, 1),
+                "measured": known.estimated == 0,
                 "focus": script.focus,
                 "level": script.level,
                 "props": list(script.props),
@@ -513,9 +613,13 @@ def list_command(as_json: bool, **options: Any) -> None:
         return
     for row in rows:
         props = ", ".join(row["props"]) or "no props"
+        about = " " if row["measured"] else "~"
         click.echo(
-            f"{row['id']:<26} {row['minutes']:>5.1f} min  {row['title']}  ({row['focus']}; {props})"
+            f"{row['id']:<26} {about}{row['minutes']:>4.1f} min  {row['title']}  "
+            f"({row['focus']}; {props})"
         )
+    if not all(row["measured"] for row in rows):
+        click.echo("~ estimated from the text: the speech is measured once it is made.")
 
 
 @cli.command()
@@ -532,9 +636,9 @@ def doctor(voice: str, rate: int, cache_dir: Path | None, voice_model: Path | No
     ]
     for check in checks:
         mark = "ok  " if check.ok else "FIX "
-        click.echo(f"{mark} {check.name}: {check.detail}")
+        click.echo(printable(f"{mark} {check.name}: {check.detail}"))
         if check.fix:
-            click.echo(f"     -> {check.fix}")
+            click.echo(printable(f"     -> {check.fix}"))
     if any(check.missing for check in checks):
         sys.exit(EXIT_MISSING_DEPENDENCY)
     if not all(check.ok for check in checks):
@@ -555,7 +659,7 @@ def config_command(ctx: click.Context) -> None:
         if param.name in CONFIG_KEYS
     }
     missing = "" if preferences.path.exists() else " (none)"
-    click.echo(f"config file: {preferences.path}{missing}")
+    click.echo(printable(f"config file: {preferences.path}{missing}"))
     for key in CONFIG_KEYS:
         if key in preferences.values:
             value, source = preferences.values[key], "config file"
@@ -563,7 +667,7 @@ def config_command(ctx: click.Context) -> None:
             value, source = known[key].default, "default"
         else:
             continue
-        click.echo(f"{key:<13} {_shown(value):<16} ({source})")
+        click.echo(printable(f"{key:<13} {_shown(value):<16} ({source})"))
 
 
 def _shown(value: Any) -> str:
@@ -595,16 +699,18 @@ def voices_command(text: str | None, output: Path | None, **options: Any) -> Non
             raise click.UsageError("-o names the file for --say's sample: give --say TEXT too")
         _print_voices()
         return
+    if output:
+        check_not_inputs([output], _read_files(options))
     settings = voice_settings(options["voice"], options["rate"], options["voice_model"])
     sample = say_sample(
         text, settings, SpeechCache(default_cache_dir(options["cache_dir"])), output
     )
     if sample.path is None:
-        click.echo(f"Played the sample with the voice {settings.voice}.", err=True)
+        click.echo(printable(f"Played the sample with the voice {settings.voice}."), err=True)
     elif output:
-        click.echo(f"Wrote the sample to {sample.path}.", err=True)
+        click.echo(printable(f"Wrote the sample to {sample.path}."), err=True)
     else:
-        click.echo(f"No sound device here: wrote the sample to {sample.path}.", err=True)
+        click.echo(printable(f"No sound device here: wrote the sample to {sample.path}."), err=True)
 
 
 def _print_voices() -> None:
@@ -631,7 +737,7 @@ def _print_voices() -> None:
             click.echo(f"  more: put NAME.onnx and NAME.onnx.json in {voices_dir()}")
         click.echo()
     for problem in found.problems:
-        click.echo(f"note: {problem}", err=True)
+        click.echo(printable(f"note: {problem}"), err=True)
 
 
 @cli.group()
@@ -651,7 +757,7 @@ def cache_info(cache_dir: Path | None) -> None:
     from player.doctor import cache_report
 
     report = cache_report(SpeechCache(default_cache_dir(cache_dir)))
-    click.echo(f"location: {report.root}")
+    click.echo(printable(f"location: {report.root}"))
     click.echo(f"clips:    {report.entries}")
     click.echo(f"size:     {report.size_bytes / 1e6:.1f} MB")
     click.echo(f"damaged:  {len(report.damaged)} (rebuilt when next needed)")
@@ -670,7 +776,7 @@ def cache_clear(cache_dir: Path | None) -> None:
     from player.doctor import clear_cache
 
     store = SpeechCache(default_cache_dir(cache_dir))
-    click.echo(f"Removed {clear_cache(store)} clips from {store.root}.")
+    click.echo(printable(f"Removed {clear_cache(store)} clips from {store.root}."))
 
 
 def timing_from(options: dict[str, Any]) -> TimingOptions:
@@ -712,6 +818,8 @@ def _report_fit(compiled: Compiled) -> None:
     if fit is None:
         return
     left_out = f", {fit.left_out} optional steps left out" if fit.left_out else ""
+    if fit.sections_left_out:
+        left_out += f" (whole sections: {', '.join(fit.sections_left_out)})"
     click.echo(
         f"Fitted {compiled.script.title} to {clock(fit.duration_ms)} "
         f"(asked {clock(fit.target_ms)}): pace {fit.options.pace:.2f}{left_out}.",
@@ -755,27 +863,33 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as err:
-        err.show()
+        shown = io.StringIO()  # the message may quote what was typed: escaped as any other
+        err.show(file=shown)
+        click.echo(printable(shown.getvalue(), keep_newlines=True), err=True, nl=False)
         sys.exit(err.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("\npractice: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, click.exceptions.Abort, _SignalStopped):
+        click.echo(interrupt.stopped_message(), err=True)  # Ctrl-C: 130; SIGTERM: 143
+        sys.exit(interrupt.exit_code())
     except ScriptProblems as problems:
         for line in problems.problems:
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         sys.exit(problems.exit_code)
     except PracticeError as err:
-        click.echo(f"practice: {err.message}", err=True)
+        # every message may name a file or quote a value: printed with controls escaped
+        click.echo(printable(f"practice: {err.message}"), err=True)
         if _verbose and err.detail:
-            click.echo(err.detail, err=True)
+            click.echo(printable(err.detail, keep_newlines=True), err=True)
         sys.exit(err.exit_code)
     except OSError as err:
-        click.echo(f"practice: {err.strerror or err}: {err.filename or ''}".rstrip(": "), err=True)
+        message = f"practice: {err.strerror or err}: {err.filename or ''}".rstrip(": ")
+        click.echo(printable(message), err=True)
         sys.exit(EXIT_IO)
     except Exception as err:
         click.echo(
-            f"practice: unexpected error ({type(err).__name__}: {err}); run again with "
-            "--verbose and report it",
+            printable(
+                f"practice: unexpected error ({type(err).__name__}: {err}); run again with "
+                "--verbose and report it"
+            ),
             err=True,
         )
         if _verbose:

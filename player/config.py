@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from player.errors import PracticeError
+from player.errors import PracticeError, quoted_key
+from player.reading import FileTooLarge, NotARegularFile, read_regular_file
 
 APP = "practice-player"
+CONFIG_ENV = "PRACTICE_CONFIG"
+MAX_CONFIG_BYTES = 64 * 1024  # a few lines of preferences; never read without bound
 # The keys a config file may set, and the option each one provides the default for.
 KEYS = (
     "pace",
@@ -48,7 +51,7 @@ class Preferences:
 
 def config_path() -> Path:
     """$PRACTICE_CONFIG, else the platform's config folder."""
-    explicit = os.environ.get("PRACTICE_CONFIG")
+    explicit = os.environ.get(CONFIG_ENV)
     if explicit:
         return Path(explicit)
     if sys.platform == "darwin":
@@ -64,9 +67,20 @@ def load_preferences(path: Path | None = None) -> Preferences:
     """The preferences in the file; none when it does not exist."""
     path = path or config_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark, as Windows editors save it, is not part of the TOML
+        data = tomllib.loads(read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig"))
     except FileNotFoundError:
         return Preferences(path, {})
+    except NotARegularFile as err:
+        raise ConfigProblem(
+            f"the config file {path} is {err.kind}, not a file: make it a TOML file, "
+            f"or point ${CONFIG_ENV} elsewhere"
+        ) from None
+    except FileTooLarge:
+        raise ConfigProblem(
+            f"the config file {path} is larger than {MAX_CONFIG_BYTES // 1024} kB, "
+            "too large for a few preferences: fix or remove it"
+        ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigProblem(
             f"cannot read the config file {path} ({err}): fix or remove it"
@@ -75,7 +89,9 @@ def load_preferences(path: Path | None = None) -> Preferences:
         raise ConfigProblem(f"{path}: this is not valid TOML ({err}): fix or remove it") from None
     for key in data:
         if key not in KEYS:
-            raise ConfigProblem(f"{path}: unknown key {key!r}: the keys are {', '.join(KEYS)}")
+            raise ConfigProblem(
+                f"{path}: unknown key {quoted_key(key)}: the keys are {', '.join(KEYS)}"
+            )
     return Preferences(path, {key: _as_option_text(value) for key, value in data.items()})
 
 

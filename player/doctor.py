@@ -13,7 +13,6 @@ from pathlib import Path
 from player import neural
 from player.cache import SpeechCache
 from player.errors import MissingDependency, PracticeError
-from player.mastering import MASTERED_FOLDER
 from player.pcm import read_wav_frames
 from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
 
@@ -58,14 +57,16 @@ def check_speech(voice: str, rate: int, model: Path | None = None) -> Check:
                 return Check("speech", f"{engine} made no valid audio", f"reinstall {engine}")
     except PracticeError as err:
         missing = isinstance(err, MissingDependency)
-        return Check("speech", err.message, "see the message above", missing=missing)
+        return Check("speech", *_problem_and_fix(err.message), missing=missing)
     if piper:
         return Check(
             "speech",
             f"Piper ({version}) speaks with the neural voice {settings.voice} "
             f"(model sha256 {settings.model_sha256[:12]}) at rate {rate}",
         )
-    return Check("speech", f"espeak-ng {version} speaks with the voice {voice} at rate {rate}")
+    return Check(
+        "speech", f"espeak-ng {version} speaks with the voice {settings.voice} at rate {rate}"
+    )
 
 
 def check_ffmpeg() -> Check:
@@ -111,11 +112,9 @@ def check_sound_device() -> Check:
 
 def cache_report(cache: SpeechCache) -> CacheReport:
     entries = cache.entries()
-    damaged = tuple(path for path in entries if read_wav_frames(path) is None)
-    mastered = cache.root.glob(f"{MASTERED_FOLDER}/**/*.wav")
-    size = sum(path.stat().st_size for path in (*entries, *mastered))
+    damaged = tuple(cache.damaged_entries())
     writable = cache.writable() if cache.root.is_dir() else _creatable(cache.root)
-    return CacheReport(cache.root, len(entries), size, damaged, writable)
+    return CacheReport(cache.root, len(entries), cache.size_bytes(), damaged, writable)
 
 
 def check_cache(cache: SpeechCache) -> Check:
@@ -137,19 +136,16 @@ def check_cache(cache: SpeechCache) -> Check:
 
 
 def clear_cache(cache: SpeechCache) -> int:
-    """Remove every clip and leftover temporary file; return how many clips were removed."""
-    entries = cache.entries()
-    for path in entries:
-        path.unlink(missing_ok=True)
-    for leftover in cache.root.rglob(".*.tmp"):
-        leftover.unlink(missing_ok=True)
-    for made in (*cache.root.glob("loudness/*.json"), *cache.root.glob("bells/*.wav")):
-        made.unlink(missing_ok=True)  # loudness measured from those clips, and the bells
-    shutil.rmtree(cache.root / MASTERED_FOLDER, ignore_errors=True)  # made from the clips
-    for folder in cache.root.glob("??"):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return len(entries)
+    """Remove everything the player made in the cache; return how many clips were removed."""
+    return cache.clear()
+
+
+def _problem_and_fix(message: str) -> tuple[str, str]:
+    """An error's sentence, `what is wrong: what to do`, as a check's detail and fix."""
+    problem, _, fix = message.rpartition(": ")
+    if not problem.strip() or " " not in problem or not fix.strip():
+        return message, "choose a voice that `practice voices` lists"
+    return problem, fix
 
 
 def _last_line(text: str) -> str:

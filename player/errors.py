@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_MISSING_DEPENDENCY = 69  # sysexits EX_UNAVAILABLE
 EXIT_IO = 74  # sysexits EX_IOERR
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM: 128 + its number (interrupt.exit_code)
 
 
 class PracticeError(Exception):
@@ -53,3 +57,43 @@ class OutputError(PracticeError):
     """A file could not be written: the disk is full, or the folder is not writable."""
 
     exit_code = EXIT_IO
+
+
+# Characters a terminal may act on rather than show: C0 and C1 controls (ESC starts an escape
+# sequence), format characters such as bidi overrides, lone surrogates (bytes of a file name
+# that are not UTF-8) and the Unicode line and paragraph separators.
+_UNPRINTABLE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+_PLAIN_KEY = re.compile(r"[^\W\d][\w-]{0,29}")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` safe to print: each control character shown escaped (ESC as \\x1b), so a file
+    name or a value from a file can never move the cursor, recolour or retitle the terminal."""
+    return "".join(
+        _escaped(char) if _unprintable(char) and not (keep_newlines and char == "\n") else char
+        for char in text
+    )
+
+
+def _unprintable(char: str) -> bool:
+    return unicodedata.category(char) in _UNPRINTABLE
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 file name (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def quoted_key(key: str) -> str:
+    """A key from a user's file as a message may quote it: a short plain word such as
+    'titel', quoted; anything else is not repeated (a whole line of some other file, such
+    as /etc/shadow, can read as one key)."""
+    return repr(key) if is_plain_key(key) else "(not a plain word)"
+
+
+def is_plain_key(key: str) -> bool:
+    return bool(_PLAIN_KEY.fullmatch(key))

@@ -25,6 +25,7 @@ class Fit:
     target_ms: int
     duration_ms: int
     left_out: int  # optional steps left out
+    sections_left_out: tuple[str, ...] = ()  # sections that went whole, title and all
 
 
 class CannotFit(PracticeError):
@@ -35,6 +36,8 @@ def fit_length(script: Script, options: TimingOptions, clip_ms: ClipLengths, tar
     """The options closest to `target_ms`: pace 0.7 to 1.3, then optional steps left out."""
     measure = _measurer(script, options, clip_ms)
     optional = _optional_units(script)
+    if optional and not _has_required_step(script):
+        optional = optional[:-1]  # a fit never leaves out every step: the last one stays
     longest = measure(MIN_FIT_PACE, frozenset())
     shortest = measure(MAX_FIT_PACE, frozenset().union(*optional))
     if not shortest * (1 - TOLERANCE) <= target_ms <= longest * (1 + TOLERANCE):
@@ -45,7 +48,16 @@ def fit_length(script: Script, options: TimingOptions, clip_ms: ClipLengths, tar
     leave_out = _steps_to_leave_out(measure, optional, target_ms)
     pace = _pace_for(measure, leave_out, target_ms)
     fitted = replace(options, pace=pace, leave_out=leave_out)
-    return Fit(fitted, target_ms, measure(pace, leave_out), len(leave_out))
+    gone = tuple(
+        section.title
+        for section in script.sections
+        if section.steps and all(step.line in leave_out for step in section.steps)
+    )
+    return Fit(fitted, target_ms, measure(pace, leave_out), len(leave_out), gone)
+
+
+def _has_required_step(script: Script) -> bool:
+    return any(not step.optional for section in script.sections for step in section.steps)
 
 
 Measure = Callable[[float, frozenset[int]], int]

@@ -24,7 +24,7 @@ def resolve(session: str) -> Path:
     """A path to a script file, or the built-in script with that id."""
     as_path = Path(session)
     if as_path.suffix in (".yaml", ".yml") or "/" in session:
-        if as_path.is_file():
+        if as_path.exists():  # a FIFO or a folder too: load_script says what it is instead
             return as_path
         raise SessionNotFound(f"no script file {session}: check the path")
     builtin = builtin_dir() / f"{session}.yaml"

@@ -23,7 +23,7 @@ from player.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.audio_out import SimpleaudioOutput
 from player.cache import SpeechCache, default_cache_dir
 from player.clips import usable_cache
-from player.errors import UsageProblem
+from player.errors import MissingDependency, PracticeError, UsageProblem
 from player.library import resolve
 from player.playback import Command, Outcome, Player
 from player.render import Compiled, compile_session
@@ -97,7 +97,7 @@ def play(
     """Play the session; `report` gets the closing line (finished, or where it stopped)."""
     path = resolve(request.session)
     script = load_script(path)
-    request, start_step = _with_place(request, path)
+    request, start_step = _with_place(request, path, script)
     settings = voice_settings(request.voice, request.rate, request.voice_model)
     output = SimpleaudioOutput(request.session)
     commands = KeyQueue()
@@ -150,7 +150,7 @@ def play(
     return outcome
 
 
-def _with_place(request: PlayRequest, path: Path) -> tuple[PlayRequest, int]:
+def _with_place(request: PlayRequest, path: Path, script: Script) -> tuple[PlayRequest, int]:
     """With --resume: the remembered step and options, except those given anew."""
     if not request.resume:
         return request, 0
@@ -169,18 +169,37 @@ def _with_place(request: PlayRequest, path: Path) -> tuple[PlayRequest, int]:
     for option, names in TIMING_OPTIONS.items():
         if option in request.explicit:
             timing = replace(timing, **{name: getattr(request.timing, name) for name in names})
+    outline = build_timeline(script, timing, lambda text: PLACEHOLDER_MS)
+    last_step = max(event.step for event in outline.events)
+    if place.step > last_step:  # a hand-edited place: it would end the session at once
+        raise resume.unusable(
+            resume.place_file(path), f"step {place.step} is past the last step, {last_step}"
+        )
     given = request.explicit
-    return (
-        replace(
-            request,
-            timing=timing,
-            voice=request.voice if "voice" in given else place.voice,
-            rate=request.rate if "rate" in given else place.rate,
-            voice_model=request.voice_model if "voice_model" in given else _path(place),
-            length_ms=request.length_ms if "length" in given else None,  # kept in the timing
-        ),
-        place.step,
+    resumed = replace(
+        request,
+        timing=timing,
+        voice=request.voice if "voice" in given else place.voice,
+        rate=request.rate if "rate" in given else place.rate,
+        voice_model=request.voice_model if "voice_model" in given else _path(place),
+        length_ms=request.length_ms if "length" in given else None,  # kept in the timing
     )
+    _check_remembered_voice(resumed, path)
+    return resumed, place.step
+
+
+def _check_remembered_voice(resumed: PlayRequest, path: Path) -> None:
+    """A voice or model from the place that cannot be used (gone, or edited) names the place
+    file: the user never typed it."""
+    key = "voice_model" if resumed.voice_model else "voice"  # the model wins
+    if key in resumed.explicit:
+        return
+    try:
+        voice_settings(resumed.voice, resumed.rate, resumed.voice_model)
+    except MissingDependency:
+        return  # not the place's fault: said when the voice is used
+    except PracticeError as err:
+        raise resume.unusable(resume.place_file(path), f"{key}: {err.message}") from None
 
 
 def _path(place: resume.Place) -> Path | None:

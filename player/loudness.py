@@ -6,9 +6,11 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from contextlib import suppress
 
 from player.errors import PracticeError
 from player.pcm import CHANNELS, SAMPLE_RATE
+from player.watchdog import FFMPEG_FIX, Watchdog
 
 # Only the summary: the meter's line for every 100 ms goes to the verbose log (printing them
 # took a fifth of a measurement's time).
@@ -28,18 +30,29 @@ def loudness_lufs(pcm: Iterable[bytes], chain: str = "") -> float:
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
         )
         assert process.stdin is not None
-        try:
-            for piece in pcm:
-                process.stdin.write(piece)
-            process.stdin.close()
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        process.wait()
+        with Watchdog(process, "measuring the loudness of the speech") as dog:
+            try:
+                for piece in pcm:
+                    with dog.waiting():
+                        process.stdin.write(piece)
+                with dog.waiting():
+                    process.stdin.close()
+            except BrokenPipeError:
+                pass  # ffmpeg stopped early: its exit status and report say why
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                with suppress(OSError):
+                    process.stdin.close()
+            with dog.waiting():
+                process.wait()
         log.seek(0)
         report = log.read().decode("utf-8", "replace")
     found = re.findall(r"^\s+I:\s+(-?[\d.]+) LUFS", report, re.M)
     if process.returncode != 0 or not found:
-        raise PracticeError("ffmpeg could not measure the loudness of the session", detail=report)
+        raise PracticeError(
+            f"ffmpeg could not measure the loudness of the session: {FFMPEG_FIX}", detail=report
+        )
     return float(found[-1])

@@ -11,9 +11,11 @@ render, or one at a new pace, reuses them and hands ffmpeg plain PCM to encode.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from player.atomic import write_text_atomically
+from player.cache import SpeechCache, discard, read_gain_record
 from player.errors import OutputError, PracticeError
 from player.loudness import loudness_lufs
 from player.mix import AudioSegment, clip_pcm  # pydub, imported there with its warning silenced
@@ -37,6 +40,7 @@ from player.pcm import (
 from player.script import BellSound
 from player.sounds import BELL_VERSION, stored_bell_pcm
 from player.timeline import BELL_MS
+from player.watchdog import FFMPEG_FIX, Watchdog
 
 TARGET_LUFS = -19.0  # mono spoken word (-16 for stereo)
 # LAME at 64 kbps takes about half a loudness unit off (measured -19.2 LUFS on mastered PCM
@@ -55,7 +59,6 @@ MASTERING_VERSION = 1  # bump when the target, the limiter or the measurement ch
 # One ffmpeg masters about 1,000 s of speech a second here, far ahead of the encoder (600 s
 # of session a second), so it keeps to the cores the encoder and the mixer leave free.
 MASTERING_BATCHES = max(1, (os.cpu_count() or 1) - 1)
-MASTERED_FOLDER = "mastered"  # in the cache: the clips and bells as an MP3 uses them
 
 
 @dataclass(frozen=True)
@@ -74,23 +77,25 @@ def mastered(
     """Mastered copies of the clips and bells. The clips the cache lacks are made in the
     background, one ffmpeg per core the encoder leaves free, in the order they are first
     spoken, so the encoder can start at once and only waits when it gets ahead of them."""
-    gain_db = voice_gain_db(clip_paths, voice, cache_root / "loudness")
-    folder = cache_root / MASTERED_FOLDER / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
-    bell_folder = folder / "bells"
-    bell_folder.mkdir(parents=True, exist_ok=True)
-    _master_bells(bells, bell_folder, gain_db)
-    paths = {text: folder / path.name for text, path in clip_paths.items()}
-    clips = [
-        _Piece(paths[text], read_wav_frames(source) or 0, partial(clip_pcm, source))
-        for text, source in clip_paths.items()
-    ]
-    background = _Background(_missing(clips), gain_db)
-    try:
-        yield Mastered(_WhenReady(paths, background), bell_folder)
-    except BaseException:
-        background.close(report=False)  # the render's own error (or Ctrl-C) is the one to tell
-        raise
-    background.close()
+    store = SpeechCache(cache_root)
+    gain_db = voice_gain_db(clip_paths, voice, store.loudness)
+    folder = store.mastered / f"v{MASTERING_VERSION}-{gain_db:+.2f}dB"
+    with tempfile.TemporaryDirectory(prefix="practice-mastered-") as scratch:
+        # what the cache cannot keep (full, read-only) is kept here for this render only
+        spill = Path(scratch)
+        bell_folder = _master_bells(bells, folder / "bells", spill / "bells", gain_db)
+        paths = {text: folder / path.name for text, path in clip_paths.items()}
+        clips = [
+            _Piece(paths[text], read_wav_frames(source) or 0, partial(clip_pcm, source))
+            for text, source in clip_paths.items()
+        ]
+        background = _Background(_missing(clips), gain_db, spill)
+        try:
+            yield Mastered(_WhenReady(paths, background), bell_folder)
+        except BaseException:
+            background.close(report=False)  # the render's own error (or Ctrl-C) is the one
+            raise
+        background.close()
 
 
 def _bell_piece(sound: BellSound, bells: Path | None, folder: Path) -> _Piece:
@@ -99,10 +104,17 @@ def _bell_piece(sound: BellSound, bells: Path | None, folder: Path) -> _Piece:
 
 
 def _missing(pieces: list[_Piece]) -> list[_Piece]:
-    return [piece for piece in pieces if read_wav_frames(piece.target) != piece.frames]
+    """The pieces whose mastered copy is absent, damaged or of another length (its clip
+    was made again); whatever stands in such a copy's place is removed."""
+    missing = []
+    for piece in pieces:
+        if read_wav_frames(piece.target) != piece.frames:
+            discard(piece.target)
+            missing.append(piece)
+    return missing
 
 
-def _master_bells(bells: Path | None, folder: Path, gain_db: float) -> None:
+def _master_bells(bells: Path | None, folder: Path, spill: Path, gain_db: float) -> Path:
     """The bells first and in full: a bell the mixer made itself would be unmastered.
 
     A bell peaks at -9.9 dBFS, so with the default voice's gain (+4.5 dB measured here) it
@@ -110,6 +122,17 @@ def _master_bells(bells: Path | None, folder: Path, gain_db: float) -> None:
     an ffmpeg run on the way to the first sound of a cold render); a bell the gain would
     lift near the limit goes through ffmpeg like speech.
     """
+    for target in (folder, spill):
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            _master_bells_into(bells, target, gain_db)
+            return target
+        except OSError:
+            continue  # the cache cannot keep them: this render keeps them itself
+    raise OutputError(f"cannot write the mastered bells to {spill}: free some disk space")
+
+
+def _master_bells_into(bells: Path | None, folder: Path, gain_db: float) -> None:
     to_limit = []
     for piece in _missing([_bell_piece(sound, bells, folder) for sound in BELL_MS]):
         bell = AudioSegment(piece.pcm(), sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE,
@@ -118,18 +141,21 @@ def _master_bells(bells: Path | None, folder: Path, gain_db: float) -> None:
             bell.max * 10 ** (gain_db / 20)
             < BELL_HEADROOM * LIMIT_LINEAR * bell.max_possible_amplitude
         ):
-            _keep(piece, bell.apply_gain(gain_db).raw_data)
+            _write_whole(piece.target, bell.apply_gain(gain_db).raw_data, piece.frames)
         else:
             to_limit.append(piece)
     if to_limit:
-        _master_batch(to_limit, gain_db, lambda _: None, threading.Event())
+        keep = partial(_keep_in, None)  # raises OSError: the caller tries the next folder
+        _master_batch(to_limit, gain_db, keep, lambda _target, _kept: None, threading.Event())
 
 
 class _Background:
     """Batches running in threads; `wait(target)` returns once that target is written."""
 
-    def __init__(self, pieces: list[_Piece], gain_db: float) -> None:
+    def __init__(self, pieces: list[_Piece], gain_db: float, spill: Path) -> None:
         self.pending = {piece.target: threading.Event() for piece in pieces}
+        self.kept: dict[Path, Path] = {}  # a piece the cache could not keep: where it is
+        self.keep = partial(_keep_in, spill)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.threads = [
@@ -142,7 +168,7 @@ class _Background:
 
     def _run(self, batch: list[_Piece], gain_db: float) -> None:
         try:
-            _master_batch(batch, gain_db, self._written, self.stop)
+            _master_batch(batch, gain_db, self.keep, self._written, self.stop)
         except BaseException as err:  # handed to whoever waits
             if not self.stop.is_set():
                 self.failure = self.failure or err
@@ -150,15 +176,19 @@ class _Background:
             for piece in batch:
                 self.pending[piece.target].set()  # never leave a reader waiting
 
-    def _written(self, target: Path) -> None:
+    def _written(self, target: Path, kept: Path) -> None:
+        if kept != target:
+            self.kept[target] = kept
         self.pending[target].set()
 
-    def wait(self, target: Path) -> None:
+    def wait(self, target: Path) -> Path:
+        """Where the mastered piece for `target` is, once it is there."""
         ready = self.pending.get(target)
         if ready is not None:
             ready.wait()
         if self.failure is not None:
             raise self.failure
+        return self.kept.get(target, target)
 
     def close(self, report: bool = True) -> None:
         self.stop.set()  # an abandoned render does not master the rest
@@ -174,9 +204,7 @@ class _WhenReady(Mapping[str, Path]):
         self.background = background
 
     def __getitem__(self, text: str) -> Path:
-        path = self.paths[text]
-        self.background.wait(path)
-        return path
+        return self.background.wait(self.paths[text])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths)
@@ -217,10 +245,10 @@ class GainAhead:
 
     def __init__(self, texts: list[str], voice: str, cache_root: Path) -> None:
         self.voice = voice
-        self.folder = cache_root / "loudness"
+        self.folder = SpeechCache(cache_root).loudness
         self.sample = texts[:CALIBRATION_CLIPS]  # the same clips voice_gain_db would take
         self.paths: dict[str, Path] = {}
-        self.started = _recorded_gain(_record(self.folder, voice)) is not None
+        self.started = read_gain_record(_record(self.folder, voice)) is not None
 
     def ready(self, text: str, path: Path) -> None:
         if self.started or text not in self.sample:
@@ -243,18 +271,15 @@ def voice_gain_db(clip_paths: Mapping[str, Path], voice: str, folder: Path) -> f
     """The voice's gain to the target through the limiter: measured once, then remembered."""
     record = _record(folder, voice)
     with _measuring:
-        known = _recorded_gain(record)
-        return known if known is not None else _measure_gain(clip_paths, record)
+        known = read_gain_record(record)
+        if known is not None:
+            return known
+        discard(record)  # a damaged record, or anything in its place, is measured again
+        return _measure_gain(clip_paths, record)
 
 
 def _record(folder: Path, voice: str) -> Path:
     return folder / f"voice-{voice[:32]}-v{MASTERING_VERSION}.json"
-
-
-def _recorded_gain(record: Path) -> float | None:
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        return float(json.loads(record.read_text(encoding="utf-8"))["gain_db"])
-    return None
 
 
 def _measure_gain(clip_paths: Mapping[str, Path], record: Path) -> float:
@@ -285,7 +310,8 @@ def _speech(paths: Iterable[Path]) -> Iterator[bytes]:
 def _master_batch(
     pieces: list[_Piece],
     gain_db: float,
-    on_done: Callable[[Path], None],
+    keep: Callable[[_Piece, bytes], Path],
+    on_done: Callable[[Path, Path], None],
     stop: threading.Event,
 ) -> None:
     """One ffmpeg run masters every missing piece: they go in one after another, padded with
@@ -304,36 +330,59 @@ def _master_batch(
     failure: list[BaseException] = []
     feeder = threading.Thread(target=_feed, args=(process.stdin, pieces, failure), daemon=True)
     feeder.start()
-    try:
-        for piece in pieces:
-            if stop.is_set():
-                raise _Stopped
-            mastered = _read_exactly(process.stdout, piece.frames * SAMPLE_WIDTH)
-            _read_exactly(process.stdout, PAD_FRAMES * SAMPLE_WIDTH)
-            _keep(piece, mastered)
-            on_done(piece.target)
-    except BaseException:
-        process.kill()
-        raise
-    finally:
-        feeder.join()
-        process.stdout.close()
-        error = process.stderr.read().decode("utf-8", "replace").strip()
-        process.stderr.close()
-        code = process.wait()
+    # a hung ffmpeg is killed (and so is one still running when the render is abandoned)
+    with Watchdog(process, "mastering the speech", stop) as dog:
+        try:
+            for piece in pieces:
+                if stop.is_set():
+                    raise _Stopped
+                with dog.waiting():
+                    mastered = _read_exactly(process.stdout, piece.frames * SAMPLE_WIDTH)
+                    _read_exactly(process.stdout, PAD_FRAMES * SAMPLE_WIDTH)
+                on_done(piece.target, keep(piece, mastered))
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            with dog.waiting():
+                feeder.join()
+                process.stdout.close()
+                error = process.stderr.read().decode("utf-8", "replace").strip()
+                process.stderr.close()
+                code = process.wait()
     if failure:
         raise failure[0]
     if code != 0:
-        raise PracticeError("ffmpeg could not master the speech", detail=error)
+        raise PracticeError(f"ffmpeg could not master the speech: {FFMPEG_FIX}", detail=error)
 
 
-def _keep(piece: _Piece, mastered: bytes) -> None:
-    with contextlib.suppress(OSError):  # checked just below, with a plain message
-        write_wav_atomically(piece.target, mastered, keep_valid=True)
-    if read_wav_frames(piece.target) != piece.frames:
+def _keep_in(spill: Path | None, piece: _Piece, mastered: bytes) -> Path:
+    """Keep a mastered piece in the cache; when the cache cannot (full, read-only, gone),
+    in `spill`, for this render only: a render never fails because of its cache."""
+    try:
+        _write_whole(piece.target, mastered, piece.frames)
+        return piece.target
+    except OSError:
+        if spill is None:
+            raise
+    kept = spill / piece.target.name
+    try:
+        _write_whole(kept, mastered, piece.frames)
+    except OSError as err:
+        full = err.errno == errno.ENOSPC
         raise OutputError(
-            f"cannot keep mastered speech in {piece.target.parent}: free some disk space"
-        )
+            f"cannot write mastered speech to {spill} ({err.strerror or err})"
+            + (": free some disk space" if full else ": check the temporary folder ($TMPDIR)")
+        ) from None
+    return kept
+
+
+def _write_whole(target: Path, pcm: bytes, frames: int) -> None:
+    """Write a WAV and read it back; OSError if it is not there whole."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_wav_atomically(target, pcm)
+    if read_wav_frames(target) != frames:
+        raise OSError(errno.EIO, "the file did not keep what was written", str(target))
 
 
 def _feed(stdin: IO[bytes], pieces: list[_Piece], failure: list[BaseException]) -> None:
@@ -354,5 +403,5 @@ def _feed(stdin: IO[bytes], pieces: list[_Piece], failure: list[BaseException]) 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
-        raise PracticeError("ffmpeg stopped while mastering the speech")
+        raise PracticeError(f"ffmpeg stopped while mastering the speech: {FFMPEG_FIX}")
     return data

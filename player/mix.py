@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -20,6 +21,12 @@ from player.timeline import BellVolume, Event, Timeline
 
 CLIP_MEMORY = 64  # clips kept decoded: breath cues repeat, and a clip is a few hundred kB at most
 BELL_GAIN_DB: dict[BellVolume, float] = {"soft": -10.0, "normal": 0.0}
+# -1 dBFS: a clip that peaks higher is turned down to it, whole, so the mix never reaches
+# full scale. espeak's own output does (7 full-scale samples in healthy-spine's clips here,
+# a true peak of +0.1 dBTP in its WAV); under this its true peak stays below 0 dBTP. Events
+# never overlap and bells and tones peak far lower, so speech is all that needs it. Mastered
+# clips (MP3) are limited lower still and pass unchanged.
+SPEECH_CEILING = 10 ** (-1 / 20)
 
 
 def session_pcm(
@@ -43,7 +50,7 @@ def event_pcm(
     """The event's audio, exactly its length; `bells` is where made bells are kept."""
     frames = frames_between(event.start_ms, event.end_ms)
     if event.kind == "speech":
-        return _fit(clip_pcm(clips[event.text]), frames)
+        return _fit(under_ceiling(clip_pcm(clips[event.text])), frames)
     if event.kind == "bell":
         return _fit(bell_at(event.text, bells, bell_volume), frames)
     if event.kind == "tone":
@@ -77,6 +84,16 @@ def clip_pcm(path: Path) -> bytes:
             clip.set_frame_rate(SAMPLE_RATE).set_sample_width(SAMPLE_WIDTH).set_channels(CHANNELS)
         )
     return clip.raw_data
+
+
+def under_ceiling(pcm: bytes) -> bytes:
+    """The clip, turned down just enough for its peak to sit at SPEECH_CEILING if above."""
+    clip = AudioSegment(pcm, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=CHANNELS)
+    limit = SPEECH_CEILING * clip.max_possible_amplitude
+    if clip.max <= limit:
+        return pcm
+    quieter: bytes = clip.apply_gain(20 * math.log10(limit / clip.max)).raw_data
+    return quieter
 
 
 def _fit(pcm: bytes, frames: int) -> bytes:

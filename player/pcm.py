@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import array
 import os
+import struct
 import sys
 import threading
 import wave
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+from player.reading import open_regular_file
 
 SAMPLE_RATE = 22_050
 SAMPLE_WIDTH = 2
 CHANNELS = 1
-WAV_HEADER_BYTES = 44
+PLAIN_WAV_HEADER_BYTES = 44
+# RIFF and WAVE (12), fmt (24), crc (12), the data chunk's header (8)
+CLIP_HEADER_BYTES = 56
+MAX_CLIP_BYTES = 64 * 1024 * 1024  # over 20 minutes of speech: no cue is that long
 SILENCE_THRESHOLD = 300  # about -40 dBFS: below this, espeak's output is silence
 SCAN_BLOCK = 512  # samples scanned at once for the first or last sound of a clip
 EDGE_FADE_MS = 4  # a few milliseconds of fade at each end of a clip prevents clicks
@@ -101,43 +108,67 @@ def fade_edges(samples: array.array) -> array.array:
     return samples
 
 
-def write_wav_atomically(path: Path, data: bytes, *, keep_valid: bool = False) -> None:
-    """Write a session-format WAV beside `path` and move it into place in one step.
-
-    With `keep_valid`, a valid file already at `path` wins: two runs that make the same
-    cache entry at once then both use the first one written, so their outputs agree even
-    though espeak's klatt voice does not give identical bytes twice.
-    """
+def write_wav_atomically(path: Path, data: bytes) -> None:
+    """Write a session-format WAV (see `clip_header`) beside `path` and move it into
+    place in one step. Speech, bells and mastering are deterministic, so two runs that
+    make the same entry at once write the same bytes, and either may win."""
     # the process and the thread: renders of a whole library master the same bells at once
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
-        # opened first: wave.open on a path that cannot be created leaves a half-made
-        # writer whose cleanup prints an error
-        with tmp.open("wb") as file, wave.open(file, "wb") as out:
-            out.setnchannels(CHANNELS)
-            out.setsampwidth(SAMPLE_WIDTH)
-            out.setframerate(SAMPLE_RATE)
-            out.writeframes(data)
-        if keep_valid:
-            try:
-                os.link(tmp, path)  # fails, atomically, if anything is already there
-                return
-            except FileExistsError:
-                if read_wav_frames(path) is not None:
-                    return
-            except OSError:
-                pass  # a filesystem without hard links: the last writer wins
+        with tmp.open("wb") as file:
+            file.write(clip_header(data))
+            file.write(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def read_wav_frames(path: Path) -> int | None:
-    """Frames in a session-format WAV, or None when it is missing, damaged or another format.
+def clip_header(data: bytes) -> bytes:
+    """The header of a session-format WAV that also holds the samples' CRC-32 (a `crc `
+    chunk before the data, which WAV readers skip): a function of the samples alone, so a
+    file is whole exactly when its header is the one its samples give."""
+    fmt = struct.pack(
+        "<4sIHHIIHH",
+        b"fmt ",
+        16,
+        1,  # PCM
+        CHANNELS,
+        SAMPLE_RATE,
+        SAMPLE_RATE * CHANNELS * SAMPLE_WIDTH,
+        CHANNELS * SAMPLE_WIDTH,
+        SAMPLE_WIDTH * 8,
+    )
+    crc = struct.pack("<4sII", b"crc ", 4, zlib.crc32(data))
+    riff = struct.pack("<4sI4s", b"RIFF", 4 + len(fmt) + len(crc) + 8 + len(data), b"WAVE")
+    return riff + fmt + crc + struct.pack("<4sI", b"data", len(data))
 
-    The header must match the format and promise exactly the data the file holds, so a
-    truncated, empty or garbage file is caught without reading the audio.
-    """
+
+def read_clip(path: Path) -> bytes | None:
+    """The samples of a WAV that `write_wav_atomically` wrote, or None when it is missing,
+    not a regular file (a folder or a FIFO in its place), truncated, garbled, empty or of
+    another format. Never blocks, and reads at most MAX_CLIP_BYTES."""
+    try:
+        with open_regular_file(path, MAX_CLIP_BYTES) as file:
+            blob = file.read(MAX_CLIP_BYTES + 1)
+    except OSError:  # absent, not a regular file, too large, unreadable
+        return None
+    data = blob[CLIP_HEADER_BYTES:]
+    if len(data) % (SAMPLE_WIDTH * CHANNELS) or blob[:CLIP_HEADER_BYTES] != clip_header(data):
+        return None
+    return data
+
+
+def read_wav_frames(path: Path) -> int | None:
+    """Frames in a WAV that `write_wav_atomically` wrote, or None when it is missing or
+    damaged (see `read_clip`)."""
+    data = read_clip(path)
+    return None if data is None else len(data) // (SAMPLE_WIDTH * CHANNELS)
+
+
+def plain_wav_frames(path: Path) -> int | None:
+    """Frames in a plain session-format WAV (a 44-byte header, such as a WAV render), or
+    None when it is missing, damaged or of another format: the header must promise exactly
+    the data the file holds, so a truncated or padded file is caught without reading it."""
     try:
         size = path.stat().st_size
         with wave.open(str(path), "rb") as wav:
@@ -147,11 +178,12 @@ def read_wav_frames(path: Path) -> int | None:
         return None
     if params != (CHANNELS, SAMPLE_WIDTH, SAMPLE_RATE) or frames <= 0:
         return None
-    if size != WAV_HEADER_BYTES + frames * SAMPLE_WIDTH:
+    if size != PLAIN_WAV_HEADER_BYTES + frames * SAMPLE_WIDTH * CHANNELS:
         return None
     return frames
 
 
 def read_wav_data(path: Path) -> bytes:
+    """The samples of any WAV (such as the one pyttsx3 writes)."""
     with wave.open(str(path), "rb") as wav:
         return wav.readframes(wav.getnframes())

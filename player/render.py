@@ -15,7 +15,7 @@ from player import interrupt
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import ClipSet, Progress, prepare_clips
 from player.encode import Tags, check_output_path, write_audio
-from player.errors import OutputError, PracticeError
+from player.errors import MissingDependency, OutputError, PracticeError
 from player.fit import Fit, fit_length
 from player.mastering import GainAhead, mastered
 from player.mix import session_pcm
@@ -23,6 +23,7 @@ from player.pcm import SAMPLE_WIDTH, frames_between
 from player.script import Script
 from player.sounds import store_bells
 from player.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
+from player.watchdog import FFMPEG_FIX
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def compile_session(
     Use it inside `usable_cache(...)`: the clips it points to live as long as that cache.
     """
     # the bells take half a second of Python to make: made while the workers speak
-    bells = threading.Thread(target=store_bells, args=(cache.root / "bells",), daemon=True)
+    bells = threading.Thread(target=store_bells, args=(cache.bells,), daemon=True)
     bells.start()
     texts = spoken_texts(script, timing)
     gain = GainAhead(list(texts), settings.key(""), cache.root) if master else None
@@ -86,13 +87,14 @@ def render(
             session_tags(compiled.script),
             advance,
             size=pcm_bytes(compiled.timeline),
+            stop=stop,
         )
 
 
 def session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
     """The session's PCM. For an MP3 the sounds are mastered once the encoder asks for the
     first piece, so ffmpeg starts up (70 ms here) while the mastering gets ready."""
-    bells = cache.root / "bells" if cache is not None else None
+    bells = cache.bells if cache is not None else None
     if out.suffix.lower() != ".mp3":
         yield from session_pcm(compiled.timeline, compiled.clips.paths, bells)
         return
@@ -103,7 +105,15 @@ def session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> I
         raise _mastering_error(err, cache) from None
 
 
-def _mastering_error(err: OSError, cache: SpeechCache | None) -> OutputError:
+def _mastering_error(err: OSError, cache: SpeechCache | None) -> PracticeError:
+    """Blame the part that failed: ffmpeg (a broken pipe: it stopped taking the speech, or
+    it is missing), else the folder the mastered clips are kept in."""
+    if isinstance(err, BrokenPipeError) or err.errno == errno.EPIPE:
+        return PracticeError(f"ffmpeg stopped while mastering the speech: {FFMPEG_FIX}")
+    if isinstance(err, FileNotFoundError) and err.filename == "ffmpeg":
+        return MissingDependency(
+            "ffmpeg is not installed: install it with `sudo apt-get install ffmpeg`"
+        )
     where = f"the cache {cache.root}" if cache is not None else "a temporary folder"
     if err.errno == errno.ENOSPC:
         return OutputError(f"the disk is full while mastering the speech in {where}: free space")
@@ -121,7 +131,7 @@ def _mastered_sounds(
     render only (a WAV is the unprocessed mix)."""
     clips = compiled.clips
     if cache is not None:
-        with mastered(clips.paths, clips.voice, cache.root, cache.root / "bells") as done:
+        with mastered(clips.paths, clips.voice, cache.root, cache.bells) as done:
             yield done.paths, done.bells
         return
     with (

@@ -3,7 +3,10 @@
 One small JSON file per script (named by a hash of its full path) in the user's state
 folder: $PRACTICE_STATE_DIR, else $XDG_STATE_HOME/practice-player, else
 ~/.local/state/practice-player. Written to a temporary file and renamed into place, so a
-place is whole or absent, never half-written. Losing a place is never an error.
+place is whole or absent, never half-written. Failing to save a place is never an error;
+a place that is there but cannot be used is, when --resume asks for it: it is checked as
+strictly as the command line, since a hand-edited or damaged file must not play a session of
+a million hours or at a rate espeak refuses.
 """
 
 from __future__ import annotations
@@ -13,16 +16,22 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
+
+import click
 
 from player.atomic import write_text_atomically
+from player.errors import PracticeError, quoted_key
+from player.reading import FileTooLarge, NotARegularFile, read_regular_file
 from player.timeline import TimingOptions
 
 log = logging.getLogger(__name__)
 
 STATE_ENV = "PRACTICE_STATE_DIR"
 FORMAT = 1
+MAX_PLACE_BYTES = 256 * 1024  # a place is a few hundred bytes; never read without bound
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,17 @@ class Place:
     voice: str
     rate: int
     voice_model: str | None = None
+
+
+class PlaceProblem(PracticeError):
+    """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
+
+
+def unusable(path: Path, why: str) -> PlaceProblem:
+    return PlaceProblem(
+        f"the remembered place {path} cannot be used ({why}): play without --resume to "
+        "start from the beginning, or delete that file"
+    )
 
 
 def state_dir() -> Path:
@@ -71,24 +91,125 @@ def save(place: Place) -> None:
 
 
 def load(script: Path) -> Place | None:
-    """The remembered place of this script, or None (absent, unreadable or not ours)."""
+    """The remembered place of this script, or None when there is none (or it was written
+    by another version of the player); PlaceProblem when it is there but cannot be used."""
     path = place_file(script)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.pop("format") != FORMAT:
-            return None
-        timing = data.pop("timing")
-        for name in ("avoid", "leave_out"):
-            timing[name] = frozenset(timing[name])
-        place = Place(**data, timing=TimingOptions(**timing))
+        data = json.loads(read_regular_file(path, MAX_PLACE_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-        log.warning("ignoring the remembered place %s (%s)", path, err)
+    except NotARegularFile as err:
+        raise unusable(path, f"it is {err.kind}") from None
+    except FileTooLarge:
+        raise unusable(path, f"it is larger than {MAX_PLACE_BYTES // 1024} kB") from None
+    except OSError as err:
+        raise unusable(path, err.strerror or str(err)) from None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested without end
+        raise unusable(path, "it is not the JSON the player writes") from None
+    if isinstance(data, dict) and type(data.get("format")) is int and data["format"] != FORMAT:
+        log.warning("ignoring the remembered place %s, written in another format", path)
         return None
-    if not isinstance(place.step, int) or place.step < 0:
-        return None
-    return place
+    try:
+        return _checked(data)
+    except ValueError as err:
+        raise unusable(path, str(err)) from None
+
+
+_PLACE_FIELDS = frozenset({"format", *(field.name for field in fields(Place))})
+_TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions))
+
+
+def _checked(data: Any) -> Place:
+    """The place in a record, each value checked as the command line checks its option;
+    ValueError saying what is wrong."""
+    record = _object(data, _PLACE_FIELDS, "")
+    timing = _object(record["timing"], _TIMING_FIELDS, "timing: ")
+    if record["format"] != FORMAT:
+        raise ValueError(f"format: not {FORMAT}")
+    step = _typed(record, "step", int)
+    if step < 0:
+        raise ValueError(f"step: {step} is not a step number")
+    voice_model = _typed(record, "voice_model", str, type(None))
+    breath = (
+        _typed(timing, "inhale_ms", int, type(None)),
+        _typed(timing, "exhale_ms", int, type(None)),
+    )
+    if (breath[0] is None) != (breath[1] is None):
+        raise ValueError("timing: inhale_ms and exhale_ms are given together or not at all")
+    avoid = _typed(timing, "avoid", list)
+    leave_out = _typed(timing, "leave_out", list)
+    if not all(type(tag) is str for tag in avoid):
+        raise ValueError("timing: avoid: the tags are not all text")
+    if not all(type(line) is int and line > 0 for line in leave_out):
+        raise ValueError("timing: leave_out: the steps left out are not all line numbers")
+    # the values as typed on the command line, read by `practice play`'s own options
+    breath_ms = (
+        _option("breath", f"{_seconds(breath[0])}:{_seconds(breath[1])}")
+        if breath[0] is not None and breath[1] is not None
+        else (None, None)
+    )
+    return Place(
+        script=_typed(record, "script", str),
+        step=step,
+        timing=TimingOptions(
+            pace=_option("pace", str(_typed(timing, "pace", float, int))),
+            inhale_ms=breath_ms[0],
+            exhale_ms=breath_ms[1],
+            cues=_option("cues", _typed(timing, "cues", str)),
+            avoid=_option("avoid", ",".join(avoid)),
+            leave_out=frozenset(leave_out),
+            breath_tones=_option("breath_tones", _typed(timing, "breath_tones", bool)),
+            bells=_option("bells", _typed(timing, "bells", str)),
+        ),
+        voice=_option("voice", _typed(record, "voice", str)),
+        rate=_option("rate", str(_typed(record, "rate", int))),
+        voice_model=str(_option("voice_model", voice_model)) if voice_model else None,
+    )
+
+
+def _object(data: Any, names: frozenset[str], where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}not the JSON object the player writes")
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}unknown field {quoted_key(unknown[0])}")
+    missing = sorted(names - set(data))
+    if missing:
+        raise ValueError(f"{where}{missing[0]} is missing")
+    return data
+
+
+def _typed(record: dict[str, Any], name: str, *kinds: type) -> Any:
+    value = record[name]
+    if type(value) not in kinds:  # exact: a true or false is no number here
+        raise ValueError(f"{name}: not {' or '.join(_KIND_NAMES[kind] for kind in kinds)}")
+    return value
+
+
+_KIND_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    bool: "true or false",
+    list: "a list",
+    type(None): "null",
+}
+
+
+def _seconds(ms: int) -> str:
+    """Milliseconds as the seconds --breath takes, in whole-number arithmetic: a huge
+    number in a damaged file is refused by the option, not an OverflowError."""
+    sign = "-" if ms < 0 else ""
+    return f"{sign}{abs(ms) // 1000}.{abs(ms) % 1000:03d}"
+
+
+def _option(name: str, value: Any) -> Any:
+    from player.cli import play_option_value  # the one place the options' rules are kept
+
+    try:
+        return play_option_value(name, value)
+    except click.BadParameter as err:
+        raise ValueError(f"{name}: {err.message}") from None
 
 
 def forget(script: Path) -> None:

@@ -11,14 +11,15 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeAlias
 
 import yaml
 
 from player.durations import DurationError, Span, parse_count, parse_duration
-from player.errors import ScriptProblems
+from player.errors import ScriptProblems, is_plain_key, quoted_key
+from player.reading import FileTooLarge, NotARegularFile, read_regular_file
 
 Side = Literal["right", "left"]
 BellSound = Literal["start", "section", "end"]
@@ -32,6 +33,8 @@ MAX_LIST_ITEMS = 20  # props, cautions, reminders of one hold
 MAX_SECTIONS = 255  # each is a chapter, and an ID3 table of contents lists at most 255
 MAX_UNANNOUNCED_MS = 20_000  # a longer silence must be announced by the cue before it
 MAX_REST_BETWEEN_SIDES_MS = 20_000
+TOO_LARGE = f"the file is larger than {MAX_FILE_BYTES // 1000} kB; split it"
+MAX_QUOTED_CHARS = 30  # of a value quoted back in a problem line
 DEFAULT_INHALE_MS = 4_000
 DEFAULT_EXHALE_MS = 6_000
 SIDE_PLACEHOLDER = "{side}"
@@ -152,6 +155,12 @@ class Script:
     cautions: tuple[str, ...]
     breath: Breath
     sections: tuple[Section, ...]
+    # the line where each spoken text first stands in the file, for messages about a cue
+    text_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+
+    def line_of(self, text: str) -> int:
+        """The script line of a text as written (0 when it is not written as such)."""
+        return next((line for written, line in self.text_lines if written == text), 0)
 
 
 TOP_KEYS = ("title", "summary", "focus", "level", "props", "cautions", "breath", "sections")
@@ -193,7 +202,13 @@ def load_script(path: str | Path) -> Script:
     path = Path(path)
     display = str(path)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_FILE_BYTES)
+    except NotARegularFile as err:
+        raise ScriptProblems(
+            [f"{display}: this is {err.kind}, not a script file: give the path of a .yaml script"]
+        ) from None
+    except FileTooLarge:
+        raise ScriptProblems([f"{display}: {TOO_LARGE}"]) from None
     except OSError as err:
         raise ScriptProblems([f"{display}: cannot read the file: {err.strerror}"]) from None
     return parse_script(data, display, session_id=path.stem)
@@ -248,6 +263,7 @@ class _Reader:
         self.step_count = 0
         self.lines: list[str] = []
         self.text = ""
+        self.text_lines: dict[str, int] = {}
         self.cycle_ms = DEFAULT_INHALE_MS + DEFAULT_EXHALE_MS  # the script's breath, once read
 
     def problem(self, line: int | None, where: str, what: str) -> None:
@@ -258,7 +274,7 @@ class _Reader:
 
     def decode(self, data: bytes) -> str | None:
         if len(data) > MAX_FILE_BYTES:
-            self.problem(None, "", f"the file is larger than {MAX_FILE_BYTES // 1000} kB; split it")
+            self.problem(None, "", TOO_LARGE)
             return None
         if data.startswith((b"\xff\xfe", b"\xfe\xff")):
             self.problem(None, "", "the file is UTF-16 text: save it as UTF-8")
@@ -314,7 +330,8 @@ class _Reader:
                     )
                     return False
                 if getattr(event, "tag", None) and not _is_plain_tag(event):
-                    self.problem(line, "", f"the tag {event.tag} is not allowed: remove it")
+                    tag = _shortened(event.tag, 2 * MAX_QUOTED_CHARS)
+                    self.problem(line, "", f"the tag {tag} is not allowed: remove it")
                     clean = False
         except yaml.YAMLError as err:
             deep_line = _line_nested_too_deep(text)
@@ -336,7 +353,7 @@ class _Reader:
             return
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark else None
-        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        what = _shortened(getattr(err, "problem", None) or str(err).splitlines()[0], 100)
         hint = "this is not valid YAML"
         text_line = self.lines[line - 1] if line and line <= len(self.lines) else ""
         indent = text_line[: len(text_line) - len(text_line.lstrip())]
@@ -347,6 +364,27 @@ class _Reader:
     # -- nodes to the model -----------------------------------------------------------
 
     def script(self, root: yaml.Node, session_id: str) -> Script | None:
+        # Some other file (a password file, a config) read as YAML is one text, or a mapping
+        # whose every key is a whole line: say so once, and repeat nothing of it.
+        if isinstance(root, yaml.ScalarNode):
+            held = "the text this file holds" if root.value else "nothing"
+            self.problem(
+                _line(root),
+                "",
+                f"the script must be a mapping of keys to values, not {held}: "
+                "start it with title: and sections:",
+            )
+            return None
+        if isinstance(root, yaml.MappingNode) and not any(
+            isinstance(key, yaml.ScalarNode) and key.value in TOP_KEYS for key, _ in root.value
+        ):
+            self.problem(
+                _line(root),
+                "",
+                f"this is not a session script: it has none of the keys {', '.join(TOP_KEYS)}; "
+                "start it with title: and sections:",
+            )
+            return None
         fields = self.mapping(root, "", TOP_KEYS, what="the script")
         if fields is None:
             return None
@@ -370,6 +408,7 @@ class _Reader:
             cautions=self.text_list(fields.get("cautions"), "cautions"),
             breath=breath,
             sections=sections,
+            text_lines=tuple(self.text_lines.items()),
         )
         return script
 
@@ -393,7 +432,7 @@ class _Reader:
             if key in fields:
                 self.problem(
                     _line(key_node),
-                    _join(where, key),
+                    _join(where, key if is_plain_key(key) else "a key"),
                     f"the key appears twice (first on "
                     f"line {first_line[key]}); YAML would silently keep the last: keep one",
                 )
@@ -446,7 +485,9 @@ class _Reader:
         if fault:
             self.problem(_line(node), where, fault)
             return None
-        return normalize_text(value)
+        text = normalize_text(value)
+        self.text_lines.setdefault(text, _line(node))
+        return text
 
     def text_list(
         self, node: yaml.Node | None, where: str, *, in_sides: bool = False
@@ -648,7 +689,7 @@ class _Reader:
         if value is None:
             return False
         if value.lower() not in YES_NO:
-            self.problem(_line(node), where, f"{value!r} is not yes or no: write yes or no")
+            self.problem(_line(node), where, f"{_excerpt(value)} is not yes or no: write yes or no")
             return False
         return YES_NO[value.lower()]
 
@@ -668,7 +709,7 @@ class _Reader:
                 self.problem(
                     _line(item),
                     where,
-                    f"unknown tag {value!r}{_did_you_mean(value, TAGS)}: "
+                    f"unknown tag {_excerpt(value)}{_did_you_mean(value, TAGS)}: "
                     f"the tags are {', '.join(TAGS)}",
                 )
                 continue
@@ -775,7 +816,9 @@ class _Reader:
         if value is None:
             return None
         if value not in SIDES:
-            self.problem(_line(node), where, f"{value!r} is not a side: write right or left")
+            self.problem(
+                _line(node), where, f"{_excerpt(value)} is not a side: write right or left"
+            )
             return None
         return value  # type: ignore[return-value]
 
@@ -809,7 +852,7 @@ class _Reader:
             self.problem(
                 _line(fields["bell"]),
                 where,
-                f"unknown bell {sound!r}: use one of "
+                f"unknown bell {_excerpt(sound)}: use one of "
                 f"{', '.join(BELL_SOUNDS)}" + _did_you_mean(sound, BELL_SOUNDS),
             )
             return None
@@ -887,7 +930,16 @@ def _describe(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return f"the text {node.value[:40]!r}" if node.value else "nothing"
+    return f"the text {_excerpt(node.value)}" if node.value else "nothing"
+
+
+def _excerpt(value: str) -> str:
+    """A value quoted back in a problem line: its start only, control characters escaped."""
+    return repr(_shortened(value, MAX_QUOTED_CHARS))
+
+
+def _shortened(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
@@ -897,5 +949,6 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
 
 def _unknown_key(key: str, allowed: tuple[str, ...]) -> str:
     return (
-        f"unknown key {key!r}{_did_you_mean(key, allowed)}: the keys here are {', '.join(allowed)}"
+        f"unknown key {quoted_key(key)}{_did_you_mean(key, allowed)}: "
+        f"the keys here are {', '.join(allowed)}"
     )

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from player.pcm import (
     SAMPLE_RATE,
+    SAMPLE_WIDTH,
     bytes_of,
     frame_at,
-    read_wav_data,
-    read_wav_frames,
+    read_clip,
     write_wav_atomically,
 )
 from player.script import BellSound
@@ -104,12 +104,13 @@ def stored_bell_pcm(sound: BellSound, folder: Path | None) -> bytes:
     if folder is None:
         return bell_pcm(sound)
     path = folder / f"{sound}-{BELL_VERSION}.wav"
-    if read_wav_frames(path) == frame_at(BELL_MS[sound]):
-        return read_wav_data(path)
+    stored = read_clip(path)
+    if stored is not None and len(stored) == frame_at(BELL_MS[sound]) * SAMPLE_WIDTH:
+        return stored
     pcm = bell_pcm(sound)
     with contextlib.suppress(OSError):  # a read-only or full cache: made again next time
         folder.mkdir(parents=True, exist_ok=True)
-        write_wav_atomically(path, pcm, keep_valid=True)
+        write_wav_atomically(path, pcm)
     return pcm
 
 

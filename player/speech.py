@@ -25,13 +25,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 from player import interrupt, neural
 from player.cache import VoiceSettings
 from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
+from player.espeak_voices import espeak_catalog
 
 ENGINE = "pyttsx3-espeak-ng"
 # Measured on this project's cue text (see README): espeak's rate 140 speaks about 160 words a
@@ -63,10 +64,17 @@ def espeak_version() -> str:
         raise MissingDependency(
             "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`"
         )
-    library = ctypes.CDLL(name)
-    library.espeak_Info.restype = ctypes.c_char_p
-    library.espeak_Info.argtypes = [ctypes.c_void_p]
-    return (library.espeak_Info(None) or b"unknown").decode("ascii", "replace")
+    try:
+        library = ctypes.CDLL(name)
+        info = library.espeak_Info
+    except (OSError, AttributeError) as err:  # a damaged or foreign library file
+        raise MissingDependency(
+            f"espeak-ng's library ({name}) cannot be loaded ({err}): reinstall it with "
+            "`sudo apt-get install --reinstall libespeak-ng1 espeak-ng`"
+        ) from None
+    info.restype = ctypes.c_char_p
+    info.argtypes = [ctypes.c_void_p]
+    return (info(None) or b"unknown").decode("ascii", "replace")
 
 
 def pyttsx3_version() -> str:
@@ -91,14 +99,17 @@ def voice_settings(
 ) -> VoiceSettings:
     """The settings that name the engine, its version, the voice and the rate.
 
-    `voice` is an espeak-ng voice, or a Piper voice's name (`joe`, or a model in the voices
-    folder); `model`, a Piper .onnx file (--voice-model), overrides it.
+    `voice` is a Piper voice's name (`joe`, `en_US-joe-medium`, or a model in the voices
+    folder, in any case), or an espeak-ng voice as `practice voices` lists it, with an
+    optional +variant; `model`, a Piper .onnx file (--voice-model), overrides it. Any other
+    name is refused here, before any cached clip is looked up.
     """
     piper = neural.find_piper_voice(voice, model)
     if piper is not None:
         return neural.piper_settings(piper, rate)
     engine_version = f"pyttsx3 {pyttsx3_version()}; espeak-ng {espeak_version()}"
-    return VoiceSettings(ENGINE, engine_version, voice, rate)
+    listed, _ = espeak_catalog().resolve(voice)
+    return VoiceSettings(ENGINE, engine_version, listed, rate)
 
 
 def job_timeout_s(text: str) -> float:
@@ -134,8 +145,17 @@ class SpeechWorkers:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def synthesize(self, jobs: Sequence[SpeechJob], done: Callable[[SpeechJob], None]) -> None:
-        """Speak every job into its file; raise SynthesisError naming each cue that failed."""
+    def synthesize(
+        self,
+        jobs: Sequence[SpeechJob],
+        done: Callable[[SpeechJob], None],
+        spill: Callable[[Path], Path | None] = lambda _: None,
+    ) -> None:
+        """Speak every job into its file; raise SynthesisError naming each cue that failed.
+
+        A clip that cannot be stored at its path (a full or read-only cache) is spoken
+        again into `spill(path)`, when that gives a place; `done` hears of the job as made.
+        """
         queue = deque(jobs)
         failures: list[str] = []
         # started together: each takes 0.15 s to load its engine, and they load side by side
@@ -155,7 +175,7 @@ class SpeechWorkers:
             for worker in self._pool:
                 if worker.job is None and queue:
                     self._assign(worker, queue.popleft())
-            self._collect(failures, done)
+            self._collect(failures, done, spill, queue)
         if failures:
             more = f" (and {len(failures) - 1} more cues failed)" if len(failures) > 1 else ""
             raise SynthesisError(failures[0] + more, detail="\n".join(failures))
@@ -176,7 +196,13 @@ class SpeechWorkers:
         except BrokenPipeError:
             pass  # the worker died; reading its reply finds that out
 
-    def _collect(self, failures: list[str], done: Callable[[SpeechJob], None]) -> None:
+    def _collect(
+        self,
+        failures: list[str],
+        done: Callable[[SpeechJob], None],
+        spill: Callable[[Path], Path | None],
+        queue: deque[SpeechJob],
+    ) -> None:
         busy = [worker for worker in self._pool if worker.job]
         timeout = max(0.0, min(worker.deadline for worker in busy) - time.monotonic())
         ready = _ready([worker.replies for worker in busy], timeout)
@@ -197,11 +223,15 @@ class SpeechWorkers:
                 answer = json.loads(reply)
                 if answer.get("ok"):
                     done(job)
+                elif answer.get("io") and (elsewhere := spill(job.path)) is not None:
+                    queue.appendleft(replace(job, path=elsewhere))
                 elif answer.get("io"):
+                    where = job.path.parent.parent
                     raise OutputError(
-                        f"cannot store speech in the cache {job.path.parent.parent} "
-                        f"({answer.get('error')}): free some space, run `practice "
-                        "cache clear`, or pass --cache-dir"
+                        f"the disk is full: free some space where speech is kept ({where})"
+                        if answer.get("full")
+                        else f"cannot store speech in {where} ({answer.get('error')}): "
+                        "pass --cache-dir with a folder you can write"
                     )
                 else:
                     failures.append(

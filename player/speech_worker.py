@@ -12,18 +12,25 @@ the synthesis settings. Trimming and clip writing are the same for both engines.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from player.errors import MissingDependency, PracticeError
+from player.espeak_voices import espeak_catalog
 from player.pcm import SAMPLE_RATE, read_wav_data, trim_silence, write_wav_atomically
 
 FINISH_TIMEOUT_S = 60.0
@@ -31,6 +38,7 @@ CANCELLED_RETRIES = 3
 SETTLE_ATTEMPTS = 5
 RETRY_PAUSE_S = 0.05
 DRIVER_POLL_S = 0.002
+PR_SET_PDEATHSIG = 1
 
 
 class WorkerError(Exception):
@@ -40,34 +48,131 @@ class WorkerError(Exception):
 class ClipWriteError(WorkerError):
     """The clip could not be stored: the cache folder is full or not writable."""
 
+    def __init__(self, reason: str, full: bool) -> None:
+        super().__init__(reason)
+        self.full = full
+
+
+class CueCancelled(WorkerError):
+    """pyttsx3's own stop() cancelled the cue, or espeak lost its rate: speak it again."""
+
 
 def main(argv: list[str]) -> None:
-    piper = argv[0] == "--piper"
     replies = _protocol_stream()
+    if argv[0] == "--piper":
+        _serve_piper(json.loads(argv[1]), replies)
+    else:
+        _serve_espeak(argv[0], int(argv[1]), replies)
+
+
+def _serve_piper(spec: dict[str, Any], replies: IO[str]) -> None:
     try:
-        engine = (
-            _start_piper(json.loads(argv[1])) if piper else _start_engine(argv[0], int(argv[1]))
-        )
+        engine = _start_piper(spec)
     except WorkerError as err:
         _reply(replies, {"error": str(err), "missing": False})
         return
-    except Exception as err:  # the engine or its library could not be loaded at all
-        name = "Piper" if piper else "espeak-ng"
-        _reply(replies, {"error": f"{name} could not start ({err})", "missing": True})
+    except Exception as err:  # onnxruntime or piper could not be loaded at all
+        _reply(replies, {"error": f"Piper could not start ({err})", "missing": True})
         return
     _reply(replies, {"ready": True})
     with tempfile.TemporaryDirectory(prefix="practice-speech-") as scratch:
-        _serve(engine, replies, Path(scratch))
+        for line in sys.stdin:
+            request = json.loads(line)
+            _reply(replies, _spoken(partial(speak_to_file, engine, request, Path(scratch))))
 
 
-def _serve(engine: Engine | PiperEngine, replies: IO[str], scratch: Path) -> None:
-    for line in sys.stdin:
-        request = json.loads(line)
+def _serve_espeak(voice: str, rate: int, replies: IO[str]) -> None:
+    """Each cue is spoken by a fresh espeak, in a child process forked for it.
+
+    espeak carries state from one utterance to the next (the same text said second in a
+    process gives other samples than said first), so a process speaking cue after cue made
+    a cue's audio depend on what was said before it. This process never speaks; each child
+    starts from its state, so the same text gives the same samples in any worker, in any
+    order (measured: about 20 ms a cue, fork and engine start included).
+    """
+    from pyttsx3.drivers import espeak as espeak_driver
+
+    _shorten_the_driver_poll(espeak_driver)
+    hello = _in_fresh_process(lambda: _probe_engine(voice, rate))
+    _reply(replies, hello)
+    if not hello.get("ready"):
+        return
+    espeak_voice = hello["espeak_voice"]  # checked once, by the probe
+    with tempfile.TemporaryDirectory(prefix="practice-speech-") as scratch:
+        for line in sys.stdin:
+            request = json.loads(line)
+            _reply(replies, _speak_in_fresh_process(espeak_voice, rate, request, Path(scratch)))
+
+
+def _probe_engine(voice: str, rate: int) -> dict[str, Any]:
+    """Whether the engine starts with the voice; with espeak's own name for it."""
+    try:
+        espeak_voice = _check_voice(voice)
+        _start_engine(espeak_voice, rate)
+    except WorkerError as err:
+        return {"error": str(err), "missing": False}
+    except Exception as err:  # the engine or its library could not be loaded at all
+        return {"error": f"espeak-ng could not start ({err})", "missing": True}
+    return {"ready": True, "espeak_voice": espeak_voice}
+
+
+def _speak_in_fresh_process(
+    voice: str, rate: int, request: dict[str, Any], scratch: Path
+) -> dict[str, Any]:
+    def speak() -> dict[str, Any]:
+        engine = _start_engine(voice, rate)
+        return _spoken(lambda: speak_to_file(engine, request, scratch))
+
+    for _ in range(CANCELLED_RETRIES + 1):
+        reply = _in_fresh_process(speak)
+        if not reply.get("retry"):
+            return reply
+        time.sleep(RETRY_PAUSE_S)
+    return {"ok": False, "error": "the engine cancelled this cue every time", "io": False}
+
+
+def _spoken(speak: Callable[[], None]) -> dict[str, Any]:
+    """The reply for one cue: done, to be spoken again by a fresh engine, or why not."""
+    try:
+        speak()
+    except CueCancelled:
+        return {"retry": True}
+    except WorkerError as err:
+        full = isinstance(err, ClipWriteError) and err.full
+        return {"ok": False, "error": str(err), "io": isinstance(err, ClipWriteError), "full": full}
+    return {"ok": True}
+
+
+def _in_fresh_process(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`work`'s reply, run in a forked child. When the child dies without one (espeak
+    crashed on the text), this worker dies too: the pool reports the cue and starts a new
+    worker, as for any crash."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child never returns
+        os.close(read_end)
+        _die_with_parent()
         try:
-            speak_to_file(engine, request["text"], Path(request["path"]), scratch)
-            _reply(replies, {"ok": True})
-        except WorkerError as err:
-            _reply(replies, {"ok": False, "error": str(err), "io": isinstance(err, ClipWriteError)})
+            reply = work()
+            with os.fdopen(write_end, "w", encoding="utf-8") as out:
+                out.write(json.dumps(reply))
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as child:
+        answer = child.read()
+    os.waitpid(pid, 0)
+    if not answer:
+        os._exit(1)
+    result: dict[str, Any] = json.loads(answer)
+    return result
+
+
+def _die_with_parent() -> None:
+    """A child of a worker that the pool killed (its cue hung) is killed with it (Linux)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _protocol_stream() -> IO[str]:
@@ -94,23 +199,17 @@ class Engine:
     rate: int
 
     def clip(self, text: str, scratch: Path) -> bytes:
-        """The cue's trimmed PCM.
+        """The cue's trimmed PCM, spoken once: a cue that pyttsx3 cancelled (an empty WAV)
+        or that lost the rate is spoken again by a fresh engine (CueCancelled).
 
         pyttsx3 writes its raw WAV from espeak's callback, where a failed write is lost
         without a word; so that file goes to a private scratch folder.
         """
-        raw = scratch / "cue.raw.wav"
+        raw = scratch / f"cue-{os.getpid()}.raw.wav"
         try:
             clip = trim_silence(_utterance(self, text, raw))
-            for _ in range(CANCELLED_RETRIES):
-                if clip:
-                    break
-                time.sleep(RETRY_PAUSE_S)  # let the cancelled run's last notification land
-                clip = trim_silence(_utterance(self, text, raw))
-            if not clip:
-                raise WorkerError("the engine produced only silence")
-            if _effective_rate(self) != self.rate:  # never cache a clip at the wrong rate
-                raise WorkerError("espeak lost its rate during this cue")
+            if not clip or _effective_rate(self) != self.rate:
+                raise CueCancelled("the engine cancelled the cue")
         finally:
             raw.unlink(missing_ok=True)
         return clip
@@ -196,15 +295,16 @@ def _resample(pcm: bytes, rate: int) -> bytes:
         ) from None
 
 
-def _start_engine(voice: str, rate: int) -> Engine:
+def _start_engine(espeak_voice: str, rate: int) -> Engine:
+    """pyttsx3 and espeak speaking with `espeak_voice`, espeak's own name for a voice that
+    _check_voice accepted (such as `gmw/en+klatt`), at `rate`."""
     import pyttsx3
     from pyttsx3.drivers import _espeak
     from pyttsx3.drivers import espeak as espeak_driver
 
     _shorten_the_driver_poll(espeak_driver)
     engine = pyttsx3.init("espeak")
-    _check_voice(_espeak, voice)
-    engine.setProperty("voice", voice)
+    engine.setProperty("voice", espeak_voice)
     engine.setProperty("rate", rate)
     finished = threading.Event()
     engine.connect("finished-utterance", lambda name, completed: finished.set())
@@ -244,54 +344,51 @@ def _effective_rate(engine: Engine) -> int:
 
 
 def _settle_rate(engine: Engine, rate: int) -> None:
-    """Make sure the rate has really been applied before the first cue.
+    """Make sure the rate really holds before the cue, without speaking anything.
 
-    espeak applies a rate through its command queue, and pyttsx3's runAndWait ends with
-    stop(), which empties that queue when espeak still looks busy. Measured here without
-    this step, 10 of 60 cues (15 runs of two fresh workers) came out too fast. A warm-up
-    utterance lets the queue drain; the rate is read back and set again until it holds.
+    pyttsx3 queues property changes until runAndWait, and espeak applies them through its
+    own command queue, which pyttsx3's stop() may empty (measured before this step: 10 of
+    60 cues too fast). So: run pyttsx3's queue, let espeak's drain (espeak_Synchronize),
+    read the rate back, and set it directly until it holds.
     """
+    engine.tts.runAndWait()
+    synchronize = engine.espeak.dll.espeak_Synchronize
     for _ in range(SETTLE_ATTEMPTS):
+        synchronize()
         if _effective_rate(engine) == rate:
             return
-        engine.tts.setProperty("rate", rate)
-        _warm_up(engine)
-    if _effective_rate(engine) != rate:
-        raise WorkerError(f"espeak did not accept the rate {rate}")
+        engine.espeak.SetParameter(engine.espeak.RATE, rate, 0)
+    raise WorkerError(f"espeak did not accept the rate {rate}")
 
 
-def _warm_up(engine: Engine) -> None:
-    with tempfile.TemporaryDirectory(prefix="practice-warmup-") as folder:
-        _utterance(engine, "Ready.", Path(folder) / "warmup.wav")
+def _check_voice(voice: str) -> str:
+    """espeak's own name for a voice as `practice voices` lists it (`en-gb+klatt` is
+    `gmw/en+klatt`), from espeak's voice list; any other name is refused. espeak itself
+    takes `en-gb` for no voice, ignores an unknown variant silently, and opens a variant
+    given as a path, so a name is only ever looked up in its lists."""
+    try:
+        return espeak_catalog().resolve(voice)[1]
+    except MissingDependency:
+        raise  # reported as an engine that could not start
+    except PracticeError as err:
+        raise WorkerError(err.message) from None
 
 
-def _check_voice(espeak: Any, voice: str) -> None:
-    """espeak accepts unknown variants silently, and pyttsx3 may not complain: refuse them."""
-    name, _, variant = voice.partition("+")
-    if espeak.SetVoiceByName(name.encode("utf-8")) != 0:
-        raise WorkerError(f"unknown voice {name!r}: `espeak-ng --voices=en` lists the names")
-    if variant:
-        data = ctypes.c_char_p()
-        espeak.Info(ctypes.byref(data))
-        variants = Path((data.value or b"").decode()) / "voices" / "!v"
-        if not (variants / variant).is_file():
-            raise WorkerError(
-                f"unknown voice variant {variant!r}: `espeak-ng --voices=variant` lists them"
-            )
-
-
-def speak_to_file(engine: Engine | PiperEngine, text: str, path: Path, scratch: Path) -> None:
+def speak_to_file(engine: Engine | PiperEngine, request: dict[str, Any], scratch: Path) -> None:
     """Speak `text` and store it trimmed at `path`, written atomically.
 
     The engine speaks into memory or a private scratch folder; only the finished clip goes
     to the cache, where a full disk is reported.
     """
-    clip = engine.clip(text, scratch)
+    clip = engine.clip(request["text"], scratch)
+    path = Path(request["path"])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_wav_atomically(path, clip, keep_valid=True)
+        write_wav_atomically(path, clip)
     except OSError as err:
-        raise ClipWriteError(f"could not store the clip ({err.strerror or err})") from None
+        raise ClipWriteError(
+            err.strerror or str(err), full=err.errno in (errno.ENOSPC, errno.EDQUOT)
+        ) from None
 
 
 def _utterance(engine: Engine, text: str, raw: Path) -> bytes:

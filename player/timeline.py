@@ -157,8 +157,20 @@ def spoken_texts(script: Script, options: TimingOptions) -> dict[str, str]:
     origins: dict[str, str] = {}
     for event in timeline.events:
         if event.kind == "speech" and event.text not in origins:
-            origins[event.text] = f"{script.path}:{event.line}" if event.line else script.path
+            line = _written_line(script, event.text) or event.line
+            origins[event.text] = f"{script.path}:{line}" if line else script.path
     return origins
+
+
+def _written_line(script: Script, text: str) -> int:
+    """Where a spoken text stands in the script: its own line for a reminder, a caution or a
+    title (an event's line is its step's), and the title's or first prop's line for the
+    sentences made of them."""
+    if text == f"{script.title}.":
+        text = script.title
+    elif script.props and text == props_sentence(script.props):
+        text = script.props[0]
+    return script.line_of(text)
 
 
 def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths) -> Timeline:

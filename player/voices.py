@@ -1,9 +1,10 @@
 """Every voice `practice` can speak with (`practice voices`), and a short sample of one.
 
-espeak-ng's English voices and variants come from `espeak-ng --voices=en` and
-`--voices=variant` (MBROLA voices are left out: they need separate voice data). Piper voices
-are the packaged `joe` and every NAME.onnx with its NAME.onnx.json in the voices folder
-(player.neural.voices_dir).
+espeak-ng's English voices and variants come from its own library's list
+(player.espeak_voices; MBROLA voices are left out: they need separate voice data), the very
+list that --voice is checked against. Piper voices are the packaged `joe` and every
+NAME.onnx with its NAME.onnx.json in the voices folder (player.neural.voices_dir), as
+--voice finds them. So every name listed is one that --voice takes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from player import neural
 from player.cache import SpeechCache, VoiceSettings
 from player.clips import prepare_clips, usable_cache
 from player.doctor import check_sound_device
-from player.errors import OutputError, PracticeError, UsageProblem
+from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
+from player.espeak_voices import espeak_catalog
 from player.pcm import read_wav_data, write_wav_atomically
 from player.speech import DEFAULT_VOICE
 
@@ -43,11 +45,13 @@ class VoiceList:
 
 
 def list_voices() -> VoiceList:
-    voices, variants, problems = [], [], []
+    voices: list[Voice] = []
+    variants: list[str] = []
+    problems: list[str] = []
     try:
         voices += espeak_voices()
-        variants = espeak_variants()
-    except OSError:
+        variants = list(espeak_catalog().variants)
+    except MissingDependency:
         problems.append("espeak-ng is not installed: `sudo apt-get install espeak-ng`")
     voices += piper_voices()
     if not neural.engine_available():
@@ -58,37 +62,18 @@ def list_voices() -> VoiceList:
 
 
 def espeak_voices() -> list[Voice]:
-    """The default voice first, then each English espeak-ng voice by the name --voice takes."""
+    """The default voice first (when this espeak-ng has it), then each English espeak-ng
+    voice by the name --voice takes."""
+    catalog = espeak_catalog()
     name, _, variant = DEFAULT_VOICE.partition("+")
     found = [Voice(DEFAULT_VOICE, "espeak-ng", f"{name} with the {variant} variant", True)]
-    seen = {DEFAULT_VOICE}
-    for row in _espeak_rows("--voices=en"):
-        language, voice_name, file = row
-        if file.startswith(("mb/", "!v/")) or language in seen:
-            continue  # MBROLA voices need extra data; variants are listed on their own
-        seen.add(language)
-        found.append(Voice(language, "espeak-ng", voice_name.replace("_", " ")))
+    try:
+        catalog.resolve(DEFAULT_VOICE)
+    except PracticeError:
+        found = []
+    for voice in catalog.voices:
+        found.append(Voice(voice.name, "espeak-ng", voice.description.replace("_", " ")))
     return found
-
-
-def espeak_variants() -> list[str]:
-    return sorted(
-        (file.removeprefix("!v/") for _, _, file in _espeak_rows("--voices=variant")),
-        key=str.lower,
-    )
-
-
-def _espeak_rows(option: str) -> list[tuple[str, str, str]]:
-    """(language, voice name, file) from espeak-ng's voice table."""
-    listing = subprocess.run(
-        ["espeak-ng", option], capture_output=True, text=True, timeout=30, check=False
-    ).stdout
-    rows = []
-    for line in listing.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 5 and re.fullmatch(r"\d+", fields[0]):
-            rows.append((fields[1], fields[3], fields[4]))
-    return rows
 
 
 def piper_voices() -> list[Voice]:

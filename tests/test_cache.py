@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import wave
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from player.cache import SpeechCache, VoiceSettings, default_cache_dir
 from player.clips import prepare_clips, usable_cache
+from player.errors import PracticeError
 from player.library import load_session
 from player.pcm import read_wav_frames, write_wav_atomically
 from player.render import compile_session
@@ -64,6 +66,16 @@ def damage(path: Path, how: str) -> None:
         write_wav(path, channels=1, rate=44_100)
     elif how == "padded":
         path.write_bytes(data + b"\x00" * 100)
+    elif how == "garbled":  # samples overwritten in place: the header still looks right
+        with path.open("r+b") as file:
+            file.seek(len(data) // 2)
+            file.write(bytes(range(7, 107)))
+    elif how == "folder":
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
+    elif how == "fifo":
+        path.unlink()
+        os.mkfifo(path)
 
 
 def write_wav(path: Path, channels: int, rate: int) -> None:
@@ -75,7 +87,11 @@ def write_wav(path: Path, channels: int, rate: int) -> None:
         out.writeframes(b"\x00" * 800)
 
 
-@pytest.mark.parametrize("how", ["truncated", "empty", "garbage", "stereo", "44khz", "padded"])
+DAMAGES = ["truncated", "empty", "garbage", "garbled", "stereo", "44khz", "padded"]
+DAMAGES += ["folder", "fifo"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
 def test_a_damaged_entry_is_a_miss_and_is_noted(tmp_path, how):
     cache = SpeechCache(tmp_path)
     path = write_entry(cache, "ab" * 32)
@@ -84,6 +100,23 @@ def test_a_damaged_entry_is_a_miss_and_is_noted(tmp_path, how):
     assert read_wav_frames(path) is None
     assert cache.clip_ms("ab" * 32) is None
     assert cache.damaged == [path]
+    assert cache.damaged_entries() == [path]
+
+
+def test_a_damaged_entry_is_replaced_by_the_same_clip_whatever_stood_in_its_place(
+    tmp_path, settings
+):
+    """espeak speaks each cue from the same state, so a rebuilt entry equals the lost one."""
+    cache = SpeechCache(tmp_path)
+    texts = {"Let the shoulders soften.": "x.yaml:1", "Breathe out slowly.": "x.yaml:2"}
+    first = prepare_clips(texts, settings, cache)
+    original = {text: path.read_bytes() for text, path in first.paths.items()}
+    for how in ["garbled", "folder", "fifo", "truncated"]:
+        damage(first.paths["Breathe out slowly."], how)
+        again = prepare_clips(texts, settings, cache)
+        assert again.synthesized == 1, how
+        assert {text: path.read_bytes() for text, path in again.paths.items()} == original
+    assert cache.damaged_entries() == []
 
 
 def test_three_damaged_entries_are_rebuilt_with_a_warning_and_the_clips_come_back_the_same(
@@ -95,7 +128,7 @@ def test_three_damaged_entries_are_rebuilt_with_a_warning_and_the_clips_come_bac
     }
     first = prepare_clips(texts, settings, cache)
     assert first.synthesized == 4
-    for text, how in zip(list(texts)[:3], ["truncated", "empty", "garbage"], strict=True):
+    for text, how in zip(list(texts)[:3], ["truncated", "garbled", "folder"], strict=True):
         damage(first.paths[text], how)
     with caplog.at_level(logging.WARNING):
         second = prepare_clips(texts, settings, cache)
@@ -137,22 +170,48 @@ def test_a_cache_that_cannot_be_written_means_no_caching_not_a_failure(tmp_path,
 
 def test_stale_temporary_files_from_a_killed_run_are_swept(tmp_path):
     cache = SpeechCache(tmp_path)
+    assert cache.writable()  # marks the folder with its CACHEDIR.TAG
     (tmp_path / "ab").mkdir()
-    stale = tmp_path / "ab" / ".abc.wav.123.tmp"
-    fresh = tmp_path / "ab" / ".abd.wav.124.tmp"
+    stale = tmp_path / "ab" / f".{'ab' * 32}.wav.123-456.tmp"
+    fresh = tmp_path / "ab" / f".{'ab' * 31}cd.wav.124-456.tmp"
     stale.write_bytes(b"x")
     fresh.write_bytes(b"x")
-    import os
-
     os.utime(stale, (0, 0))
     cache.sweep_stale_temporaries()
     assert not stale.exists() and fresh.exists()
 
 
-@pytest.mark.parametrize("keep_valid", [True, False])
-def test_threads_writing_one_entry_at_once_each_finish_and_one_whole_file_is_kept(
-    tmp_path, keep_valid
-):
+def test_only_the_players_own_files_in_a_marked_folder_are_ever_removed(tmp_path):
+    """`cache clear` and the sweep of stale temporaries touch nothing they did not make."""
+    theirs = tmp_path / "photos"
+    theirs.mkdir()
+    keep = [theirs / "a.wav", theirs / "ab" / ("ab" * 32 + ".wav"), theirs / ".x.wav.1-2.tmp"]
+    keep += [theirs / "bells" / "start-123abc.wav", theirs / "mastered" / "old.wav"]
+    for path in keep:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"mine")
+        os.utime(path, (0, 0))
+    unmarked = SpeechCache(theirs)
+    unmarked.sweep_stale_temporaries()
+    with pytest.raises(PracticeError, match="not a practice cache"):
+        unmarked.clear()
+    assert all(path.read_bytes() == b"mine" for path in keep)
+
+    cache = SpeechCache(tmp_path / "cache")
+    assert cache.writable()
+    ours = write_entry(cache, "cd" * 32)
+    strangers = [cache.root / "notes.txt", cache.root / "cd" / "notes.wav"]
+    strangers += [cache.root / "other" / ("ef" * 32 + ".wav"), cache.root / "bells" / "x.wav"]
+    for path in strangers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"mine")
+    (cache.root / "link").symlink_to(theirs, target_is_directory=True)
+    assert cache.clear() == 1
+    assert not ours.exists()
+    assert all(path.read_bytes() == b"mine" for path in [*strangers, *keep])
+
+
+def test_threads_writing_one_entry_at_once_each_finish_and_one_whole_file_is_kept(tmp_path):
     """`render --all` masters the same bells in several threads of one process at once."""
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
@@ -165,7 +224,7 @@ def test_threads_writing_one_entry_at_once_each_finish_and_one_whole_file_is_kep
 
     def write(clip: bytes) -> None:
         together.wait()
-        write_wav_atomically(path, clip, keep_valid=keep_valid)
+        write_wav_atomically(path, clip)
 
     for _ in range(5):
         path.unlink(missing_ok=True)

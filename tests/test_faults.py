@@ -336,6 +336,38 @@ def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path
     assert not (tmp_path / "out.wav").exists()
 
 
+CRASHING = "s'" * 290
+
+
+@pytest.mark.parametrize(
+    ("script", "line"),
+    [
+        (f"title: {CRASHING}\nsections:\n  - title: One\n    steps:\n      - say: Rest.\n", 1),
+        (
+            "title: T\ncautions:\n  - Go gently.\n  - " + CRASHING + "\nsections:\n"
+            "  - title: One\n    steps:\n      - say: Rest here for ten seconds.\n"
+            "      - hold: 10s\n",
+            4,
+        ),
+        (
+            "title: T\nsections:\n  - title: One\n    steps:\n"
+            "      - say: Rest here for ten seconds.\n      - hold: 10s\n        reminders:\n"
+            "          - Soften the jaw.\n          - " + CRASHING + "\n",
+            9,
+        ),
+    ],
+    ids=["title", "caution", "reminder"],
+)
+def test_a_crash_on_a_title_caution_or_reminder_names_its_own_line(tmp_path, script, line):
+    path = tmp_path / "crash.yaml"
+    path.write_text(script)
+    code, _, err = finish(
+        practice("render", str(path), "-o", "out.wav", cache=tmp_path / "c", cwd=tmp_path)
+    )
+    assert code == 1
+    assert f"{path}:{line}: the speech engine crashed on the cue" in err
+
+
 def render_into_cache(cache: Path, cwd: Path) -> tuple[int, str, str]:
     """Render the built-in session to out.wav with `cache` as the speech cache."""
     script = str(REPO / "scripts" / "healthy-spine.yaml")
@@ -348,13 +380,62 @@ def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
         assert code == 0 and "not writable; speaking without caching" in err
 
 
-def test_a_cache_that_fills_up_midway_exits_74_at_once(tmp_path):
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_a_cache_that_fills_up_midway_means_no_caching_not_a_failure(tmp_path, suffix):
+    """The README's promise: clips (and mastered copies) that the cache cannot take are
+    kept for this render only, and the output is the same as with a roomy cache."""
+    script = str(REPO / "scripts" / "healthy-spine.yaml")
     with tmpfs(tmp_path / "cache", "size=1m") as cache:
-        started = time.monotonic()
-        code, _, err = render_into_cache(cache, tmp_path)
-        assert code == 74 and "cannot store speech in the cache" in err
-        assert time.monotonic() - started < 20
-        assert not (tmp_path / "out.wav").exists()
+        code, _, err = finish(
+            practice("render", script, "-o", f"full{suffix}", cache=cache, cwd=tmp_path)
+        )
+        assert code == 0, err
+    code, _, err = finish(
+        practice("render", script, "-o", f"roomy{suffix}", cache=tmp_path / "c2", cwd=tmp_path)
+    )
+    assert code == 0, err
+    assert decoded(tmp_path / f"full{suffix}") == decoded(tmp_path / f"roomy{suffix}")
+
+
+def decoded(path: Path) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "pipe:1"],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def damage_file(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:  # garbled in place; a WAV keeps its header as it was
+        keep = 60 if path.suffix == ".wav" else 0
+        path.write_bytes(data[:keep] + bytes(reversed(data[keep:])))
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "garbled"])
+def test_any_damaged_clip_mastered_clip_or_loudness_record_heals(tmp_path, how):
+    cache = tmp_path / "cache"
+    script = str(REPO / "scripts" / "healthy-spine.yaml")
+
+    def render() -> bytes:
+        code, _, err = finish(practice("render", script, "-o", "hs.mp3", cache=cache, cwd=tmp_path))
+        assert code == 0, err
+        return decoded(tmp_path / "hs.mp3")
+
+    first = render()
+    store = SpeechCache(cache)
+    damage_file(store.entries()[5], how)
+    damage_file(sorted(store.mastered.rglob("*.wav"))[3], how)
+    damage_file(next(store.loudness.glob("*.json")), how)
+    code, out, _ = finish(practice("cache", "info", cache=cache, cwd=tmp_path))
+    assert code == 0 and "damaged:  3" in out
+    for _ in range(3):
+        assert render() == first
+    assert store.damaged_entries() == []
 
 
 def test_sigint_stops_render_all_and_keeps_the_previous_files(tmp_path, shared_cache_dir):
@@ -409,3 +490,43 @@ def test_cache_clear_also_removes_the_mastered_clips(tmp_path):
     assert list((cache / "mastered").rglob("*.wav"))
     code, _, _ = finish(practice("cache", "clear", cache=cache, cwd=tmp_path))
     assert code == 0 and not (cache / "mastered").exists()
+
+
+@pytest.mark.parametrize("command", [("render", "healthy-spine", "-o", "x.wav"), ("doctor",)])
+def test_a_damaged_espeak_library_is_a_missing_dependency_with_its_fix(tmp_path, command):
+    """Not an I/O error with the loader's words alone, and doctor reports it as a check."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libespeak-ng.so.1").write_bytes(b"not a shared library")
+    env = {"LD_LIBRARY_PATH": str(tmp_path / "lib")}
+    code, out, err = finish(practice(*command, cache=tmp_path / "c", cwd=tmp_path, env=env))
+    assert code == 69
+    assert "espeak-ng's library" in out + err and "apt-get install --reinstall" in out + err
+    if command == ("doctor",):
+        assert "ok   ffmpeg" in out  # the other checks still ran
+
+
+def test_two_cold_renders_into_two_empty_caches_decode_to_identical_samples(tmp_path):
+    for name in ("one", "two"):
+        code, _, err = finish(
+            practice(
+                "render", "stretch-your-back-again", "-o", f"{name}.mp3",
+                cache=tmp_path / f"cache-{name}", cwd=tmp_path,
+            )
+        )  # fmt: skip
+        assert code == 0, err
+    assert decoded(tmp_path / "one.mp3") == decoded(tmp_path / "two.mp3")
+    one, two = SpeechCache(tmp_path / "cache-one"), SpeechCache(tmp_path / "cache-two")
+    assert [p.read_bytes() for p in one.entries()] == [p.read_bytes() for p in two.entries()]
+
+
+@pytest.mark.parametrize("voice", [None, "joe"])
+def test_list_speaks_nothing_and_writes_no_clip_on_an_empty_cache(tmp_path, voice):
+    if voice:
+        pytest.importorskip("piper")
+    options = ("--voice", voice) if voice else ()
+    started = time.monotonic()
+    code, out, err = finish(practice("list", *options, cache=tmp_path / "c", cwd=tmp_path))
+    assert code == 0, err
+    assert time.monotonic() - started < 20  # it was minutes with a neural voice
+    assert "~" in out and "estimated" in out
+    assert not (tmp_path / "c").exists() or SpeechCache(tmp_path / "c").entries() == []

@@ -366,3 +366,18 @@ def test_config_values_of_any_type_never_crash(run_cli, tmp_path):
     config.write_text("pace = [1, 2]\n")
     result = run_cli("config", env={"PRACTICE_CONFIG": str(config)})
     assert result.returncode == 1 and f"{config}: pace:" in result.stderr
+
+
+def test_a_fit_never_leaves_out_every_step_and_names_the_sections_that_went(tmp_path):
+    every_step_optional = make_script(
+        ("One", (Say("Rest for ten seconds.", 2, optional=True),
+                 Hold(Span(ms=10_000), (), 3, optional=True))),
+        ("Two", (Say("Rest for twenty seconds.", 5, optional=True),
+                 Hold(Span(ms=20_000), (), 6, optional=True))),
+    )  # fmt: skip
+    with pytest.raises(PracticeError, match="cannot be fitted to 0:05"):
+        fit_length(every_step_optional, TimingOptions(), fake_clip_ms, 5_000)
+    shortest = fit_length(every_step_optional, TimingOptions(), fake_clip_ms, 38_000)
+    timeline = build_timeline(every_step_optional, shortest.options, fake_clip_ms)
+    assert any(event.kind == "silence" and event.line == 6 for event in timeline.events)
+    assert shortest.sections_left_out == ("One",)

@@ -15,12 +15,15 @@ from player import interrupt
 def reported(monkeypatch) -> list[BaseException]:
     """Install the handler; what reaches the previous hook for dropped exceptions is listed."""
     monkeypatch.setattr(interrupt, "_requested", False)
+    monkeypatch.setattr(interrupt, "_signal", None)
     handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    term = signal.getsignal(signal.SIGTERM)
     dropped: list[BaseException] = []
     sys.unraisablehook = lambda unraisable: dropped.append(unraisable.exc_value)
     interrupt.install()
     yield dropped
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, term)
     sys.unraisablehook = hook
 
 
@@ -59,10 +62,12 @@ def test_other_dropped_exceptions_are_still_reported(reported):
 def test_an_ignored_sigint_stays_ignored(monkeypatch):
     # a background job started by a shell ignores SIGINT, and so does `practice` in it
     handler, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+    term = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         interrupt.install()
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, term)
         sys.unraisablehook = hook

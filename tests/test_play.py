@@ -336,7 +336,7 @@ def test_the_screen_fits_its_width_and_shows_the_breath():
     assert lines[0].startswith("Long · All") and "inhale" in lines[4]
 
 
-def test_a_place_is_remembered_whole_and_a_damaged_one_is_ignored(tmp_path, monkeypatch):
+def test_a_place_is_remembered_whole_and_a_damaged_one_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("PRACTICE_STATE_DIR", str(tmp_path / "state"))
     script = tmp_path / "x.yaml"
     place = resume.Place(
@@ -347,7 +347,8 @@ def test_a_place_is_remembered_whole_and_a_damaged_one_is_ignored(tmp_path, monk
     files = list((tmp_path / "state" / "places").iterdir())
     assert len(files) == 1 and files[0].suffix == ".json"  # no temporary file left
     files[0].write_text("{garbage")
-    assert resume.load(script) is None
+    with pytest.raises(resume.PlaceProblem, match="play without --resume"):
+        resume.load(script)  # said, not silently replaced by the beginning (test_inputs.py)
     resume.forget(script)
     assert not files[0].exists()
 

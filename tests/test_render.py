@@ -338,21 +338,25 @@ def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
 
 
 def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
+    from functools import partial
+
     from player.mastering import (
         BELL_VERSION,
         LIMIT_LINEAR,
         _bell_piece,
+        _keep_in,
         _master_batch,
-        _master_bells,
+        _master_bells_into,
     )
     from player.pcm import samples_of
 
     for folder in ("python", "ffmpeg", "loud"):
         (tmp_path / folder).mkdir()
     gain_db = 4.5
-    _master_bells(None, tmp_path / "python", gain_db)
+    _master_bells_into(None, tmp_path / "python", gain_db)
     through_ffmpeg = [_bell_piece(sound, None, tmp_path / "ffmpeg") for sound in ("start", "end")]
-    _master_batch(through_ffmpeg, gain_db, lambda _: None, threading.Event())
+    keep = partial(_keep_in, None)
+    _master_batch(through_ffmpeg, gain_db, keep, lambda _target, _kept: None, threading.Event())
     for sound in ("start", "end"):
         name = f"{sound}-{BELL_VERSION}.wav"
         ours = samples_of(read_wav_data(tmp_path / "python" / name))
@@ -361,21 +365,23 @@ def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
         assert max(abs(a - b) for a, b in zip(ours, limited, strict=True)) <= 1
         assert max(map(abs, ours)) < LIMIT_LINEAR * 32767
     # a gain that would lift a bell near the limit sends it through the limiter
-    _master_bells(None, tmp_path / "loud", 12.0)
+    _master_bells_into(None, tmp_path / "loud", 12.0)
     loud = samples_of(read_wav_data(tmp_path / "loud" / f"end-{BELL_VERSION}.wav"))
     assert max(map(abs, loud)) <= LIMIT_LINEAR * 32767 + 1
 
 
-def test_a_cache_that_cannot_hold_mastered_speech_is_an_output_error(short, tmp_path):
+def test_a_cache_that_cannot_hold_mastered_speech_still_renders_the_same_mp3(short, tmp_path):
+    """The mastered clips and bells the cache cannot keep are kept for this render only."""
     from player.cache import SpeechCache
 
     cache = SpeechCache(tmp_path / "cache")
     cache.root.mkdir()
     (cache.root / "mastered").write_text("not a folder")
-    with pytest.raises(OutputError, match="in the cache"):
-        render(short, tmp_path / "out.mp3", cache=cache)
-    assert not (tmp_path / "out.mp3").exists()
-    assert not list(tmp_path.glob(".out*"))
+    render(short, tmp_path / "blocked.mp3", cache=cache)
+    (cache.root / "mastered").unlink()
+    render(short, tmp_path / "roomy.mp3", cache=cache)
+    assert (tmp_path / "blocked.mp3").read_bytes() == (tmp_path / "roomy.mp3").read_bytes()
+    assert not list(tmp_path.glob(".*.mp3*"))
 
 
 def test_a_stopped_render_stops_its_mastering_too(write_script, settings, tmp_path):

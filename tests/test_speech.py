@@ -135,3 +135,25 @@ def test_a_missing_pyttsx3_is_a_missing_dependency_with_the_fix(monkeypatch):
     )
     with pytest.raises(MissingDependency, match=r"pyttsx3 is not installed: .*pip install -e \."):
         pyttsx3_version()
+
+
+def test_the_same_text_gives_the_same_samples_in_any_order_worker_count_and_process(
+    settings, tmp_path
+):
+    """espeak keeps state from one utterance to the next in a process: each cue is spoken by
+    a fresh engine, so a clip never depends on what was spoken before it, or where."""
+    texts = [*CALM_PARAGRAPH, "Rest.", CALM_PARAGRAPH[0]]
+
+    def clips(name: str, order: list[int], workers: int) -> dict[int, bytes]:
+        folder = tmp_path / name
+        jobs = [SpeechJob(texts[i], folder / f"{i}.wav", f"test:{i}") for i in order]
+        with SpeechWorkers(settings, workers=workers) as pool:
+            pool.synthesize(jobs, lambda job: None)
+        return {i: (folder / f"{i}.wav").read_bytes() for i in order}
+
+    forwards = clips("forwards", list(range(len(texts))), workers=1)
+    backwards = clips("backwards", list(reversed(range(len(texts)))), workers=2)
+    alone = clips("alone", [3], workers=1)  # a process that speaks only this cue
+    assert forwards == backwards
+    assert alone[3] == forwards[3]
+    assert forwards[0] == forwards[len(texts) - 1]  # said first and said last in one worker
