@@ -37,12 +37,12 @@ NAIVE_JOIN = """
 import sys, time, resource
 from pathlib import Path
 from pydub import AudioSegment
-from player.cache import SpeechCache
-from player.library import load_session
-from player.mix import event_pcm
-from player.render import compile_session
-from player.speech import voice_settings
-from player.timeline import TimingOptions
+from player.speech.cache import SpeechCache
+from player.session.library import load_session
+from player.audio.mix import event_pcm
+from player.pipeline import compile_session
+from player.speech.pool import voice_settings
+from player.session.timeline import TimingOptions
 compiled = compile_session(load_session(sys.argv[1]), TimingOptions(), voice_settings(),
                            SpeechCache(Path(sys.argv[2])))
 started = time.perf_counter()
@@ -59,11 +59,11 @@ print(time.perf_counter() - started)
 MASTERED_PCM = """
 import sys, wave
 from pathlib import Path
-from player.cache import SpeechCache
-from player.library import load_session
-from player.render import compile_session, session_audio
-from player.speech import voice_settings
-from player.timeline import TimingOptions
+from player.speech.cache import SpeechCache
+from player.session.library import load_session
+from player.pipeline import compile_session, session_audio
+from player.speech.pool import voice_settings
+from player.session.timeline import TimingOptions
 cache = SpeechCache(Path(sys.argv[2]))
 settings = voice_settings(*sys.argv[4:5])  # an optional voice: joe
 compiled = compile_session(load_session(sys.argv[1]), TimingOptions(), settings, cache)
@@ -258,10 +258,10 @@ def _load_piper() -> None:
 def _piper_speak(text: str) -> float:
     from piper import SynthesisConfig
 
-    from player import neural
+    from player.speech import piper
 
     config = SynthesisConfig(  # the settings `--voice joe` speaks with at the default rate
-        length_scale=neural.CALM_SLOWDOWN, noise_scale=0.0, noise_w_scale=0.0
+        length_scale=piper.CALM_SLOWDOWN, noise_scale=0.0, noise_w_scale=0.0
     )
     chunks = list(_piper_voice.synthesize(text, config))
     return sum(len(chunk.audio_int16_bytes) for chunk in chunks) / 2 / chunks[0].sample_rate

@@ -10,11 +10,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from player import neural
-from player.cache import SpeechCache
+from player.audio.pcm import read_wav_frames
 from player.errors import MissingDependency, PracticeError
-from player.pcm import read_wav_frames
-from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
+from player.speech import piper
+from player.speech.cache import SpeechCache
+from player.speech.pool import SpeechJob, SpeechWorkers, espeak_version, voice_settings
 
 DEVICE_PROBE_TIMEOUT_S = 10
 
@@ -46,19 +46,19 @@ def check_speech(voice: str, rate: int, model: Path | None = None) -> Check:
     """The chosen voice really speaks: espeak-ng through pyttsx3, or a Piper voice."""
     try:
         settings = voice_settings(voice, rate, model)
-        piper = settings.engine == neural.ENGINE
-        version = settings.engine_version if piper else espeak_version()
+        neural = settings.engine == piper.ENGINE
+        version = settings.engine_version if neural else espeak_version()
         with tempfile.TemporaryDirectory(prefix="practice-doctor-") as folder:
             clip = Path(folder) / "test.wav"
             with SpeechWorkers(settings, workers=1) as pool:
                 pool.synthesize([SpeechJob("Breathe in.", clip, "doctor")], lambda job: None)
             if read_wav_frames(clip) is None:
-                engine = "Piper" if piper else "espeak-ng"
+                engine = "Piper" if neural else "espeak-ng"
                 return Check("speech", f"{engine} made no valid audio", f"reinstall {engine}")
     except PracticeError as err:
         missing = isinstance(err, MissingDependency)
         return Check("speech", *_problem_and_fix(err.message), missing=missing)
-    if piper:
+    if neural:
         return Check(
             "speech",
             f"Piper ({version}) speaks with the neural voice {settings.voice} "

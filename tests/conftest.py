@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from player.cache import SpeechCache
-from player.speech import voice_settings
+from player.speech.cache import SpeechCache
+from player.speech.pool import voice_settings
 
 REPO = Path(__file__).resolve().parent.parent
 

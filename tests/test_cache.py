@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from player.cache import SpeechCache, VoiceSettings, default_cache_dir
-from player.clips import prepare_clips, usable_cache
+from player.audio.pcm import read_wav_frames, write_wav_atomically
 from player.errors import PracticeError
-from player.library import load_session
-from player.pcm import read_wav_frames, write_wav_atomically
-from player.render import compile_session
-from player.timeline import TimingOptions, spoken_texts
+from player.pipeline import compile_session
+from player.session.library import load_session
+from player.session.timeline import TimingOptions, spoken_texts
+from player.speech.cache import SpeechCache, VoiceSettings, default_cache_dir
+from player.speech.clips import prepare_clips, usable_cache
 
 from .conftest import REPO
 

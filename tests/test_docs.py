@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from player.script import parse_script
-from player.timeline import TimingOptions, build_timeline
+from player.session.script import parse_script
+from player.session.timeline import TimingOptions, build_timeline
 
 from .conftest import REPO, fake_clip_ms
 

@@ -1,6 +1,6 @@
 import pytest
 
-from player.durations import DurationError, Span, parse_count, parse_duration
+from player.session.durations import DurationError, Span, parse_count, parse_duration
 
 
 @pytest.mark.parametrize(

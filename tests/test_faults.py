@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from player.cache import SpeechCache
-from player.pcm import read_wav_data
+from player.audio.pcm import read_wav_data
+from player.speech.cache import SpeechCache
 
 from .conftest import MINIMAL, REPO
 
@@ -165,7 +165,7 @@ LAUNCHER = """\
 import os, sys, time
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.0005)
-from player.cli import main
+from player.cli.commands import main
 main(sys.argv[2:])
 """
 
@@ -207,11 +207,11 @@ def test_two_renders_sharing_a_cold_cache_both_succeed_with_identical_output(
 def test_without_espeak_every_speaking_command_exits_69(monkeypatch, capsys):
     import ctypes.util
 
-    from player import cli
+    from player.cli import commands
 
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["show", "healthy-spine"])
+        commands.main(["show", "healthy-spine"])
     assert exit_info.value.code == 69
     assert "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`" in (
         capsys.readouterr().err
@@ -454,7 +454,7 @@ def test_sigint_stops_render_all_and_keeps_the_previous_files(tmp_path, shared_c
 
 
 def test_the_orphan_sweep_only_takes_files_of_dead_renders_of_that_output(tmp_path):
-    from player.encode import _sweep_orphans
+    from player.audio.encode import _sweep_orphans
 
     other_render = tmp_path / f".s.99999.{os.getpid()}.render-abc.mp3.part"  # for s.99999.mp3
     dead = tmp_path / ".s.999999999.render-xyz.mp3.part"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from player.durations import Span
 from player.errors import PracticeError
-from player.fit import MAX_FIT_PACE, MIN_FIT_PACE, fit_length
-from player.library import load_session
-from player.script import BreathCue, Hold, Rounds, Say, Sides
-from player.timeline import MIN_TONE_MS, TimingOptions, build_timeline, clock
+from player.session.durations import Span
+from player.session.fit import MAX_FIT_PACE, MIN_FIT_PACE, fit_length
+from player.session.library import load_session
+from player.session.script import BreathCue, Hold, Rounds, Say, Sides
+from player.session.timeline import MIN_TONE_MS, TimingOptions, build_timeline, clock
 
 from .conftest import fake_clip_ms
 from .test_timeline import make_script

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from player import resume
 from player.errors import printable
+from player.live import resume
 
 from .conftest import MINIMAL
 
@@ -139,7 +139,7 @@ def test_a_fifo_in_place_of_a_cache_entry_is_a_damaged_entry_a_miss(tmp_path: Pa
         f"""
         import os
         from pathlib import Path
-        from player.cache import SpeechCache
+        from player.speech.cache import SpeechCache
         cache = SpeechCache(Path({str(tmp_path / "cache")!r}))
         key = "ab" + "0" * 62
         path = cache.path_for(key)

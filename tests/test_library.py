@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from player.library import builtin_ids, load_session
-from player.script import Bell, Hold, Say, Script, Sides, Step
-from player.timeline import props_sentence
+from player.session.library import builtin_ids, load_session
+from player.session.script import Bell, Hold, Say, Script, Sides, Step
+from player.session.timeline import props_sentence
 
 # Each session's source length in minutes, and the range the issue allows (within 15%).
 SOURCE_MINUTES = {

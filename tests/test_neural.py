@@ -15,17 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from player import neural
-from player.cache import FORMAT_VERSION, VoiceSettings
+from player.audio.pcm import (
+    SAMPLE_RATE,
+    SILENCE_THRESHOLD,
+    read_wav_data,
+    read_wav_frames,
+    samples_of,
+)
 from player.errors import EXIT_FAILURE, EXIT_MISSING_DEPENDENCY
-from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, read_wav_data, read_wav_frames, samples_of
-from player.speech import SpeechJob, SpeechWorkers, voice_settings
+from player.speech import piper
+from player.speech.cache import FORMAT_VERSION, VoiceSettings
+from player.speech.pool import SpeechJob, SpeechWorkers, voice_settings
 
 from .conftest import MINIMAL, REPO
 from .test_speech import CALM_PARAGRAPH
 
 needs_neural = pytest.mark.skipif(
-    not (neural.engine_available() and neural.installed(neural.PACKAGED_MODULE)),
+    not (piper.engine_available() and piper.installed(piper.PACKAGED_MODULE)),
     reason="the neural extra is not installed: pip install -e '.[neural,test]'",
 )
 CUE = "Breathe in, and let the shoulders soften. Rest here."
@@ -44,7 +50,7 @@ def practice(
 ) -> subprocess.CompletedProcess[str]:
     """Run the command in a real process; `hide` makes a module look uninstalled there."""
     hiding = f"sys.modules[{hide!r}] = None; " if hide else ""
-    code = f"import sys; {hiding}from player.cli import main; main(sys.argv[1:])"
+    code = f"import sys; {hiding}from player.cli.commands import main; main(sys.argv[1:])"
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -186,7 +192,7 @@ def test_a_voice_in_the_voices_folder_is_listed_and_chosen_by_name(tmp_path, mon
     shutil.copy(config_path(), folder / "calm.onnx.json")
     (folder / "no-config.onnx").write_bytes(b"a model without its config is not listed")
     monkeypatch.setenv("PRACTICE_VOICES_DIR", str(folder))
-    assert [voice.name for voice in neural.piper_voices()] == ["joe", "calm"]
+    assert [voice.name for voice in piper.piper_voices()] == ["joe", "calm"]
     calm = voice_settings("calm")
     assert calm.engine == "piper" and calm.model_sha256 == voice_settings("joe").model_sha256
     listed = practice(
@@ -262,9 +268,9 @@ def test_a_joe_render_is_heard_in_order_at_the_timeline_times(
     joe, write_script, shared_cache, shared_cache_dir, tmp_path
 ):
     pytest.importorskip("pocketsphinx")
-    from player.render import compile_session
-    from player.script import load_script
-    from player.timeline import TimingOptions
+    from player.pipeline import compile_session
+    from player.session.script import load_script
+    from player.session.timeline import TimingOptions
 
     from .test_recognizer import ONSET_TOLERANCE_MS, SCRIPT, listen
 

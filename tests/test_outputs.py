@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from player.encode import Tags, mp3_samples, write_audio
+from player.audio.encode import Tags, mp3_samples, write_audio
+from player.audio.pcm import SAMPLE_RATE, read_wav_data, samples_of
 from player.errors import PracticeError
-from player.pcm import SAMPLE_RATE, read_wav_data, samples_of
 
 from .conftest import MINIMAL, REPO
 
@@ -30,7 +30,7 @@ REAL_FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 # runs the command with the watchdog's limit set first, as a test may not wait a minute
 LAUNCHER = """\
 import sys
-from player import watchdog
+from player.audio import watchdog
 watchdog.STALL_S = float(sys.argv[1])
 sys.argv = ["practice", *sys.argv[2:]]
 from player.__main__ import run
@@ -302,7 +302,7 @@ def made_under(umask: int, tiny: Path, folder: Path, cache: Path) -> int:
         "PRACTICE_STATE_DIR": str(folder / "state"),
     }
     save_place = (
-        "import sys; from player import resume; from player.timeline import TimingOptions; "
+        "import sys; from player import resume; from player.session.timeline import TimingOptions; "
         "resume.save(resume.Place(sys.argv[1], 3, TimingOptions(), 'en-us', 140))"
     )
     for command in (
@@ -349,8 +349,8 @@ def test_a_wav_render_claims_no_chapters_and_never_clips(run_cli: Run, tmp_path:
 
 
 def test_a_clip_at_full_scale_is_turned_down_under_the_ceiling() -> None:
-    from player.mix import SPEECH_CEILING, under_ceiling
-    from player.pcm import bytes_of
+    from player.audio.mix import SPEECH_CEILING, under_ceiling
+    from player.audio.pcm import bytes_of
 
     loud = samples_of(bytes(2000))
     loud[10], loud[20], loud[30] = 32767, -32768, 16000

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from player import resume
-from player.library import resolve
-from player.pcm import SAMPLE_RATE, frame_at, frames_between, read_wav_data
-from player.playback import (
+from player.audio.pcm import SAMPLE_RATE, frame_at, frames_between, read_wav_data
+from player.live import resume
+from player.live.console import commands_in, screen_lines
+from player.live.scheduler import (
     CHUNK_MS,
     MIN_PIECE_MS,
     Final,
@@ -44,9 +44,9 @@ from player.playback import (
     plan_piece,
     status_at,
 )
-from player.screen import commands_in, screen_lines
-from player.script import load_script, parse_script
-from player.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
+from player.session.library import resolve
+from player.session.script import load_script, parse_script
+from player.session.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
 
 from .conftest import fake_clip_ms
 
@@ -269,7 +269,7 @@ def test_a_new_pace_begins_at_the_next_breath_of_the_rebuilt_timeline():
 def test_playback_waits_for_a_clip_still_being_made_and_never_plays_a_guess(caplog):
     time = VirtualTime()
     material = FakeMaterial(long_script(3), time, behind=1)
-    with caplog.at_level("DEBUG", logger="player.playback"):
+    with caplog.at_level("DEBUG", logger="player.live.scheduler"):
         outcome, output, _ = play_virtually(material, time)
     assert outcome == "finished"
     assert output.audio == expected_audio(material.at(1.0))
@@ -284,7 +284,7 @@ def test_streams_the_device_never_finishes_are_reported_once(caplog):
     time = VirtualTime()
     output = Stuck(time)
     player = Player(FakeMaterial(long_script(2), time), output, time, pace=1.0, clock=time.clock)
-    with caplog.at_level("WARNING", logger="player.playback"):
+    with caplog.at_level("WARNING", logger="player.live.scheduler"):
         assert player.run() == "finished"
     assert caplog.text.count("does not finish its streams") == 1
 

@@ -11,9 +11,7 @@ import zlib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from player.durations import Span
-from player.errors import ScriptProblems
-from player.pcm import (
+from player.audio.pcm import (
     SAMPLE_RATE,
     SILENCE_THRESHOLD,
     bytes_of,
@@ -21,7 +19,9 @@ from player.pcm import (
     samples_of,
     trim_silence,
 )
-from player.script import (
+from player.errors import ScriptProblems
+from player.session.durations import Span
+from player.session.script import (
     Bell,
     Breath,
     BreathCue,
@@ -36,7 +36,7 @@ from player.script import (
     check_text,
     parse_script,
 )
-from player.timeline import PHASE_GAP_MS, Timeline, TimingOptions, build_timeline
+from player.session.timeline import PHASE_GAP_MS, Timeline, TimingOptions, build_timeline
 
 from .conftest import MINIMAL
 

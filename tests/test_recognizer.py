@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from player.render import Compiled, compile_session, render
-from player.script import load_script
-from player.timeline import TimingOptions
+from player.pipeline import Compiled, compile_session, render
+from player.session.script import load_script
+from player.session.timeline import TimingOptions
 
 pocketsphinx = pytest.importorskip("pocketsphinx")
 

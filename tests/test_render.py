@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from player.encode import Tags, write_audio
+from player.audio.encode import Tags, write_audio
+from player.audio.mix import session_pcm
+from player.audio.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, frame_at, read_wav_data, samples_of
 from player.errors import MissingDependency, OutputError
-from player.library import load_session
-from player.mix import session_pcm
-from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, frame_at, read_wav_data, samples_of
-from player.render import Compiled, compile_session, render
-from player.script import load_script
-from player.speech import voice_settings
-from player.timeline import TimingOptions
+from player.pipeline import Compiled, compile_session, render
+from player.session.library import load_session
+from player.session.script import load_script
+from player.session.timeline import TimingOptions
+from player.speech.pool import voice_settings
 
 SHORT = """\
 title: Short render
@@ -160,7 +160,7 @@ def test_an_interrupted_render_leaves_the_previous_file_and_no_temporary(short, 
         yield next(pieces)
         raise KeyboardInterrupt
 
-    import player.render as render_module
+    import player.pipeline as render_module
 
     original = render_module.session_pcm
     render_module.session_pcm = interrupted
@@ -208,7 +208,7 @@ FFPROBE_JSON = ["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of
 
 
 def test_the_id3_tag_carries_any_text_and_a_table_of_contents(tmp_path, short):
-    from player.timeline import Chapter
+    from player.session.timeline import Chapter
 
     chapters = (Chapter(0, 500, "Hips = ease; #1"), Chapter(500, 1000, "Śavāsana, “rest”"))
     tags = Tags("Title: ünïcode", "Album", "line\nbreak")
@@ -291,8 +291,8 @@ def test_a_damaged_mastered_clip_is_made_again(short, tmp_path, shared_cache):
 
 
 def test_a_clip_that_vanishes_mid_render_is_a_failure_not_an_output_problem(short, tmp_path):
+    from player.audio.mix import clip_pcm
     from player.errors import OutputError, PracticeError
-    from player.mix import clip_pcm
 
     clip_pcm.cache_clear()
     spoken = next(e.text for e in short.timeline.events if e.kind == "speech")
@@ -307,8 +307,8 @@ def test_a_clip_that_vanishes_mid_render_is_a_failure_not_an_output_problem(shor
 
 
 def test_bells_are_made_once_and_kept_beside_the_clips(tmp_path):
-    from player.pcm import read_wav_data
-    from player.sounds import BELL_VERSION, bell_pcm, stored_bell_pcm
+    from player.audio.pcm import read_wav_data
+    from player.audio.sounds import BELL_VERSION, bell_pcm, stored_bell_pcm
 
     made = stored_bell_pcm("end", tmp_path)
     stored = tmp_path / f"end-{BELL_VERSION}.wav"
@@ -321,8 +321,8 @@ def test_bells_are_made_once_and_kept_beside_the_clips(tmp_path):
 def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
     write_script, settings, tmp_path
 ):
-    from player.cache import SpeechCache
-    from player.mastering import _measure_gain, voice_gain_db
+    from player.audio.mastering import _measure_gain, voice_gain_db
+    from player.speech.cache import SpeechCache
 
     cache = SpeechCache(tmp_path / "cache")
     script = load_script(write_script(SHORT, "short.yaml"))
@@ -340,7 +340,7 @@ def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
 def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
     from functools import partial
 
-    from player.mastering import (
+    from player.audio.mastering import (
         BELL_VERSION,
         LIMIT_LINEAR,
         _bell_piece,
@@ -348,7 +348,7 @@ def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
         _master_batch,
         _master_bells_into,
     )
-    from player.pcm import samples_of
+    from player.audio.pcm import samples_of
 
     for folder in ("python", "ffmpeg", "loud"):
         (tmp_path / folder).mkdir()
@@ -372,7 +372,7 @@ def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
 
 def test_a_cache_that_cannot_hold_mastered_speech_still_renders_the_same_mp3(short, tmp_path):
     """The mastered clips and bells the cache cannot keep are kept for this render only."""
-    from player.cache import SpeechCache
+    from player.speech.cache import SpeechCache
 
     cache = SpeechCache(tmp_path / "cache")
     cache.root.mkdir()
@@ -385,8 +385,8 @@ def test_a_cache_that_cannot_hold_mastered_speech_still_renders_the_same_mp3(sho
 
 
 def test_a_stopped_render_stops_its_mastering_too(write_script, settings, tmp_path):
-    from player.cache import SpeechCache
-    from player.render import RenderStopped
+    from player.pipeline import RenderStopped
+    from player.speech.cache import SpeechCache
 
     cache = SpeechCache(tmp_path / "cache")
     script = load_script(write_script(SHORT, "short.yaml"))

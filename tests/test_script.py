@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from player.durations import Span
 from player.errors import ScriptProblems
-from player.script import (
+from player.session.durations import Span
+from player.session.script import (
     MAX_STEPS,
     Bell,
     Breath,

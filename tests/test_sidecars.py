@@ -6,8 +6,8 @@ import json
 import os
 import re
 
-from player.sidecars import podcast_chapters, webvtt
-from player.timeline import Chapter, Event, Timeline
+from player.session.sidecars import podcast_chapters, webvtt
+from player.session.timeline import Chapter, Event, Timeline
 
 from .conftest import REPO
 

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from player.audio.pcm import (
+    SAMPLE_RATE,
+    SILENCE_THRESHOLD,
+    read_wav_data,
+    read_wav_frames,
+    samples_of,
+)
 from player.errors import PracticeError, SynthesisError
-from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, read_wav_data, read_wav_frames, samples_of
-from player.speech import SpeechJob, SpeechWorkers, espeak_version, voice_settings
+from player.speech.pool import SpeechJob, SpeechWorkers, espeak_version, voice_settings
 
 CALM_PARAGRAPH = [
     "Come onto your hands and knees, with your wrists under your shoulders.",
@@ -118,7 +124,7 @@ def test_text_with_diacritics_is_spoken(settings, tmp_path):
 def test_the_pyttsx3_version_in_the_cache_key_is_the_installed_one():
     from importlib.metadata import version
 
-    from player.speech import pyttsx3_version
+    from player.speech.pool import pyttsx3_version
 
     assert pyttsx3_version() == version("pyttsx3")
 
@@ -127,7 +133,7 @@ def test_a_missing_pyttsx3_is_a_missing_dependency_with_the_fix(monkeypatch):
     import importlib.util
 
     from player.errors import MissingDependency
-    from player.speech import pyttsx3_version
+    from player.speech.pool import pyttsx3_version
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

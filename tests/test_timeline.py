@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from player.durations import Span
 from player.errors import ScriptProblems
-from player.script import (
+from player.session.durations import Span
+from player.session.script import (
     Breath,
     BreathCue,
     Hold,
@@ -20,7 +20,7 @@ from player.script import (
     Section,
     Sides,
 )
-from player.timeline import (
+from player.session.timeline import (
     BELL_MS,
     CUE_GAP_MS,
     PHASE_GAP_MS,

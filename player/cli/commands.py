@@ -20,14 +20,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from player import __version__, interrupt, neural
+from player import __version__, interrupt
 from player.atomic import write_text_atomically
-from player.cache import SpeechCache, default_cache_dir
-from player.clips import estimated_clip_ms, lengths_without_synthesis, usable_cache
+from player.audio.encode import SUFFIXES, check_not_inputs, check_output_path, check_sidecar_paths
 from player.config import KEYS as CONFIG_KEYS
 from player.config import ConfigProblem, Preferences, load_preferences
-from player.durations import DurationError, parse_duration
-from player.encode import SUFFIXES, check_not_inputs, check_output_path, check_sidecar_paths
 from player.errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -40,12 +37,12 @@ from player.errors import (
     UsageProblem,
     printable,
 )
-from player.library import builtin_dir, builtin_ids, load_session, resolve
-from player.render import Compiled, compile_session, pcm_bytes, render
-from player.script import TAGS, load_script
-from player.sidecars import podcast_chapters, webvtt
-from player.speech import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
-from player.timeline import (
+from player.pipeline import Compiled, compile_session, pcm_bytes, render
+from player.session.durations import DurationError, parse_duration
+from player.session.library import builtin_dir, builtin_ids, load_session, resolve
+from player.session.script import TAGS, load_script
+from player.session.sidecars import podcast_chapters, webvtt
+from player.session.timeline import (
     BELL_VOLUMES,
     CUE_AMOUNTS,
     MAX_PACE,
@@ -57,6 +54,10 @@ from player.timeline import (
     parse_pace,
     spoken_texts,
 )
+from player.speech import piper
+from player.speech.cache import SpeechCache, default_cache_dir
+from player.speech.clips import estimated_clip_ms, lengths_without_synthesis, usable_cache
+from player.speech.pool import DEFAULT_RATE, DEFAULT_VOICE, MAX_RATE, MIN_RATE, voice_settings
 
 MAX_DELAY_MS = 10 * 60 * 1000
 _verbose = False
@@ -479,7 +480,7 @@ def _read_files(options: dict[str, Any]) -> dict[Path, str]:
     where the voice is used)."""
     files = {click.get_current_context().find_root().obj.path: "the config file"}
     try:
-        voice = neural.find_piper_voice(options["voice"], options.get("voice_model"))
+        voice = piper.find_piper_voice(options["voice"], options.get("voice_model"))
     except PracticeError:
         voice = None
     if voice is not None:
@@ -561,12 +562,12 @@ def play_command(
     ctx: click.Context, session: str, delay: int, resume: bool, **options: Any
 ) -> None:
     """Play a session live through the sound device; keys pause, skip, change pace, quit."""
-    from player import live  # each command imports its own machinery: a render starts sooner
+    from player.live import play  # each command imports its own machinery: a render starts sooner
 
     given = frozenset(
         name for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     )
-    request = live.PlayRequest(
+    request = play.PlayRequest(
         session=session,
         timing=timing_from(options),
         voice=options["voice"],
@@ -578,7 +579,7 @@ def play_command(
         resume=resume,
         explicit=given,
     )
-    live.play(request, lambda line: click.echo(printable(line), err=True), _report_fit)
+    play.play(request, lambda line: click.echo(printable(line), err=True), _report_fit)
 
 
 @cli.command(name="list")
@@ -692,7 +693,7 @@ def _shown(value: Any) -> str:
 @voice_options
 def voices_command(text: str | None, output: Path | None, **options: Any) -> None:
     """List every voice (the default marked *); --say speaks a sample with --voice."""
-    from player.voices import say_sample
+    from player.speech.voices import say_sample
 
     if text is None:
         if output:
@@ -714,8 +715,8 @@ def voices_command(text: str | None, output: Path | None, **options: Any) -> Non
 
 
 def _print_voices() -> None:
-    from player.neural import voices_dir
-    from player.voices import list_voices
+    from player.speech.piper import voices_dir
+    from player.speech.voices import list_voices
 
     found = list_voices()
     for engine, title in (

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player import interrupt
-from player.cache import SpeechCache, VoiceSettings
-from player.clips import ClipSet, Progress, prepare_clips
-from player.encode import Tags, check_output_path, write_audio
+from player.audio.encode import Tags, check_output_path, write_audio
+from player.audio.mastering import GainAhead, mastered
+from player.audio.mix import session_pcm
+from player.audio.pcm import SAMPLE_WIDTH, frames_between
+from player.audio.sounds import store_bells
+from player.audio.watchdog import FFMPEG_FIX
 from player.errors import MissingDependency, OutputError, PracticeError
-from player.fit import Fit, fit_length
-from player.mastering import GainAhead, mastered
-from player.mix import session_pcm
-from player.pcm import SAMPLE_WIDTH, frames_between
-from player.script import Script
-from player.sounds import store_bells
-from player.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
-from player.watchdog import FFMPEG_FIX
+from player.session.fit import Fit, fit_length
+from player.session.script import Script
+from player.session.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
+from player.speech.cache import SpeechCache, VoiceSettings
+from player.speech.clips import ClipSet, Progress, prepare_clips
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """Speech synthesis with pyttsx3 (espeak-ng on Linux): a pool of worker processes.
 
 espeak runs inside the calling process, so text that crashes it would kill the program:
-each worker is a separate process (`player.speech_worker`) with a deadline per cue, and a
+each worker is a separate process (`player.speech.worker`) with a deadline per cue, and a
 crashed or hung worker is replaced while its cue is reported by file and line. The
 worker handles pyttsx3's traps on Linux: runAndWait() can return before the WAV is
 written, queued saves lose all but the last, every save prints to stdout, an unknown
 voice or variant is silently ignored, and its own stop() can cancel a cue or the rate.
 
-A neural Piper voice (player.neural) runs in the same kind of worker, started with
+A neural Piper voice (player.speech.piper) runs in the same kind of worker, started with
 `--piper SPEC`: the same deadlines, crash handling and clip writing, the model loaded once
 per worker.
 """
@@ -29,10 +29,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from player import interrupt, neural
-from player.cache import VoiceSettings
+from player import interrupt
 from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
-from player.espeak_voices import espeak_catalog
+from player.speech import piper
+from player.speech.cache import VoiceSettings
+from player.speech.espeak import espeak_catalog
 
 ENGINE = "pyttsx3-espeak-ng"
 # Measured on this project's cue text (see README): espeak's rate 140 speaks about 160 words a
@@ -104,9 +105,9 @@ def voice_settings(
     optional +variant; `model`, a Piper .onnx file (--voice-model), overrides it. Any other
     name is refused here, before any cached clip is looked up.
     """
-    piper = neural.find_piper_voice(voice, model)
-    if piper is not None:
-        return neural.piper_settings(piper, rate)
+    found = piper.find_piper_voice(voice, model)
+    if found is not None:
+        return piper.piper_settings(found, rate)
     engine_version = f"pyttsx3 {pyttsx3_version()}; espeak-ng {espeak_version()}"
     listed, _ = espeak_catalog().resolve(voice)
     return VoiceSettings(ENGINE, engine_version, listed, rate)
@@ -254,7 +255,7 @@ class SpeechWorkers:
         return worker
 
     def _spawn(self) -> _Worker:
-        command = [sys.executable, "-m", "player.speech_worker", *worker_arguments(self.settings)]
+        command = [sys.executable, "-m", "player.speech.worker", *worker_arguments(self.settings)]
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -266,11 +267,11 @@ class SpeechWorkers:
 
     def _await_ready(self, worker: _Worker) -> None:
         """Wait for the worker's hello; on any failure it is stopped and the error raised."""
-        piper = self.settings.engine == neural.ENGINE
-        limit = PIPER_START_TIMEOUT_S if piper else START_TIMEOUT_S
+        neural = self.settings.engine == piper.ENGINE
+        limit = PIPER_START_TIMEOUT_S if neural else START_TIMEOUT_S
         if not _ready([worker.replies], limit):
             _stop(worker)
-            check = "`practice doctor` with the same voice" if piper else "`espeak-ng hello`"
+            check = "`practice doctor` with the same voice" if neural else "`espeak-ng hello`"
             raise SynthesisError(
                 f"the speech engine did not start within {limit:.0f} seconds: check it with {check}"
             )
@@ -281,9 +282,9 @@ class SpeechWorkers:
         if hello.get("ready"):
             return
         _stop(worker)
-        if hello.get("missing") and piper:
+        if hello.get("missing") and neural:
             raise MissingDependency(
-                f"the neural speech engine is not usable: {hello['error']}; {neural.INSTALL_FIX}"
+                f"the neural speech engine is not usable: {hello['error']}; {piper.INSTALL_FIX}"
             )
         if hello.get("missing"):
             raise MissingDependency(
@@ -302,8 +303,8 @@ def _ready(replies: list[IO[bytes]], timeout: float) -> list[IO[bytes]]:
 
 def worker_arguments(settings: VoiceSettings) -> list[str]:
     """`VOICE RATE` for espeak; `--piper SPEC` (JSON) for a Piper voice."""
-    if settings.engine == neural.ENGINE:
-        return ["--piper", json.dumps(neural.worker_spec(settings))]
+    if settings.engine == piper.ENGINE:
+        return ["--piper", json.dumps(piper.worker_spec(settings))]
     return [settings.voice, str(settings.rate)]
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from player.errors import SessionNotFound
-from player.script import Script, load_script
+from player.session.script import Script, load_script
 
 
 def builtin_dir() -> Path:
-    """scripts/ in a checkout; the packaged copy (player/sessions) in an installed wheel."""
-    packaged = Path(__file__).resolve().parent / "sessions"
+    """scripts/ in a checkout; the packaged copy (player/scripts) in an installed wheel."""
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "scripts"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "scripts"
+    return package.parent / "scripts"
 
 
 def builtin_ids() -> list[str]:

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from player.audio_out import Output, Playing
-from player.pcm import frames_between, silence
-from player.timeline import MAX_PACE, MIN_PACE, Event, Phase, Timeline
+from player.audio.pcm import frames_between, silence
+from player.live.device import Output, Playing
+from player.session.timeline import MAX_PACE, MIN_PACE, Event, Phase, Timeline
 
 log = logging.getLogger(__name__)
 

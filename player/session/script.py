@@ -17,9 +17,9 @@ from typing import Literal, TypeAlias
 
 import yaml
 
-from player.durations import DurationError, Span, parse_count, parse_duration
 from player.errors import ScriptProblems, is_plain_key, quoted_key
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
+from player.session.durations import DurationError, Span, parse_count, parse_duration
 
 Side = Literal["right", "left"]
 BellSound = Literal["start", "section", "end"]

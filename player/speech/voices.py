@@ -1,9 +1,9 @@
 """Every voice `practice` can speak with (`practice voices`), and a short sample of one.
 
 espeak-ng's English voices and variants come from its own library's list
-(player.espeak_voices; MBROLA voices are left out: they need separate voice data), the very
+(player.speech.espeak; MBROLA voices are left out: they need separate voice data), the very
 list that --voice is checked against. Piper voices are the packaged `joe` and every
-NAME.onnx with its NAME.onnx.json in the voices folder (player.neural.voices_dir), as
+NAME.onnx with its NAME.onnx.json in the voices folder (player.speech.piper.voices_dir), as
 --voice finds them. So every name listed is one that --voice takes.
 """
 
@@ -15,14 +15,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from player import neural
-from player.cache import SpeechCache, VoiceSettings
-from player.clips import prepare_clips, usable_cache
+from player.audio.pcm import read_wav_data, write_wav_atomically
 from player.doctor import check_sound_device
 from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
-from player.espeak_voices import espeak_catalog
-from player.pcm import read_wav_data, write_wav_atomically
-from player.speech import DEFAULT_VOICE
+from player.speech import piper
+from player.speech.cache import SpeechCache, VoiceSettings
+from player.speech.clips import prepare_clips, usable_cache
+from player.speech.espeak import espeak_catalog
+from player.speech.pool import DEFAULT_VOICE
 
 MAX_SAMPLE_CHARS = 600
 PLAY_TIMEOUT_S = 120
@@ -54,10 +54,10 @@ def list_voices() -> VoiceList:
     except MissingDependency:
         problems.append("espeak-ng is not installed: `sudo apt-get install espeak-ng`")
     voices += piper_voices()
-    if not neural.engine_available():
-        problems.append(f"the neural engine Piper is not installed: {neural.INSTALL_FIX}")
-    elif not neural.installed(neural.PACKAGED_MODULE):
-        problems.append(f"the neural voice joe is not installed: {neural.INSTALL_FIX}")
+    if not piper.engine_available():
+        problems.append(f"the neural engine Piper is not installed: {piper.INSTALL_FIX}")
+    elif not piper.installed(piper.PACKAGED_MODULE):
+        problems.append(f"the neural voice joe is not installed: {piper.INSTALL_FIX}")
     return VoiceList(voices, variants, problems)
 
 
@@ -78,10 +78,10 @@ def espeak_voices() -> list[Voice]:
 
 def piper_voices() -> list[Voice]:
     found = []
-    engine = "" if neural.engine_available() else " (needs the neural engine, see below)"
-    for voice in neural.piper_voices():
+    engine = "" if piper.engine_available() else " (needs the neural engine, see below)"
+    for voice in piper.piper_voices():
         try:
-            rate = neural.read_config(voice)["audio"]["sample_rate"]
+            rate = piper.read_config(voice)["audio"]["sample_rate"]
             detail = f"{voice.model.stem}, {rate} Hz, from {voice.source}{engine}"
         except PracticeError as err:
             detail = f"unusable: {err.message}"

@@ -10,7 +10,7 @@ the one place that knows the cache's layout:
     mastered/vN-+G.GGdB/…        clips and bells mastered for MP3 at a voice's gain G
     loudness/voice-….json        a voice's measured gain
 
-Every WAV holds its samples' CRC-32 (player.pcm), so a truncated, garbled or emptied file,
+Every WAV holds its samples' CRC-32 (player.audio.pcm), so a truncated, garbled or emptied file,
 or anything else in an entry's place, is a damaged entry: a miss, removed and made again.
 """
 
@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from player.audio.pcm import ms_for_frames, read_wav_frames
 from player.errors import PracticeError
-from player.pcm import ms_for_frames, read_wav_frames
 
 ENTRY_SUFFIX = ".wav"
 STALE_TEMP_SECONDS = 3_600
@@ -98,7 +98,7 @@ def default_cache_dir(explicit: str | Path | None = None) -> Path:
         return Path(explicit)
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    repository = Path(__file__).resolve().parent.parent
+    repository = Path(__file__).resolve().parents[2]  # player/speech/cache.py
     if (repository / "pyproject.toml").is_file() and (repository / "audio_cache").is_dir():
         return repository / "audio_cache"
     return _user_cache_root() / "practice-player"

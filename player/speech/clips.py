@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from player.cache import SpeechCache, VoiceSettings
+from player.audio.pcm import ms_for_frames, read_wav_frames
 from player.errors import SynthesisError
-from player.pcm import ms_for_frames, read_wav_frames
-from player.speech import SpeechJob, SpeechWorkers
+from player.speech.cache import SpeechCache, VoiceSettings
+from player.speech.pool import SpeechJob, SpeechWorkers
 
 log = logging.getLogger(__name__)
 

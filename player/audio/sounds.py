@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from player.pcm import (
+from player.audio.pcm import (
     SAMPLE_RATE,
     SAMPLE_WIDTH,
     bytes_of,
@@ -18,8 +18,8 @@ from player.pcm import (
     read_clip,
     write_wav_atomically,
 )
-from player.script import BellSound
-from player.timeline import BELL_MS
+from player.session.script import BellSound
+from player.session.timeline import BELL_MS
 
 BELL_PEAK = 0.32  # about -10 dBFS: the bell sits under the voice, which peaks near -2 dBFS
 ATTACK_MS = 12

@@ -23,8 +23,8 @@ import logging
 import os
 from typing import Any, Protocol
 
+from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 from player.errors import MissingDependency
-from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO
 
-from player.playback import Command, Status
-from player.timeline import clock
+from player.live.scheduler import Command, Status
+from player.session.timeline import clock
 
 REDRAW_S = 0.1
 BAR_WIDTH = 24

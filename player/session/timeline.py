@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from player.errors import ScriptProblems
-from player.script import (
+from player.session.script import (
     SIDE_PLACEHOLDER,
     Bell,
     BellSound,

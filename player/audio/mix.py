@@ -14,10 +14,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
 
+from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
+from player.audio.sounds import breath_tone_pcm, stored_bell_pcm
 from player.errors import PracticeError
-from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
-from player.sounds import breath_tone_pcm, stored_bell_pcm
-from player.timeline import BellVolume, Event, Timeline
+from player.session.timeline import BellVolume, Event, Timeline
 
 CLIP_MEMORY = 64  # clips kept decoded: breath cues repeat, and a clip is a few hundred kB at most
 BELL_GAIN_DB: dict[BellVolume, float] = {"soft": -10.0, "normal": 0.0}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 
-from player.timeline import Chapter
+from player.session.timeline import Chapter
 
 # ffmpeg reads these as title, artist, album, genre and date.
 TEXT_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON", "date": "TYER"}

@@ -18,19 +18,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from player import interrupt, resume
-from player.ahead import PLACEHOLDER_MS, SpeechAhead
-from player.audio_out import SimpleaudioOutput
-from player.cache import SpeechCache, default_cache_dir
-from player.clips import usable_cache
+from player import interrupt
 from player.errors import MissingDependency, PracticeError, UsageProblem
-from player.library import resolve
-from player.playback import Command, Outcome, Player
-from player.render import Compiled, compile_session
-from player.screen import Console, terminal_attached
-from player.script import Script, load_script
-from player.speech import DEFAULT_RATE, DEFAULT_VOICE, voice_settings
-from player.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
+from player.live import resume
+from player.live.ahead import PLACEHOLDER_MS, SpeechAhead
+from player.live.console import Console, terminal_attached
+from player.live.device import SimpleaudioOutput
+from player.live.scheduler import Command, Outcome, Player
+from player.pipeline import Compiled, compile_session
+from player.session.library import resolve
+from player.session.script import Script, load_script
+from player.session.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
+from player.speech.cache import SpeechCache, default_cache_dir
+from player.speech.clips import usable_cache
+from player.speech.pool import DEFAULT_RATE, DEFAULT_VOICE, voice_settings
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import IO
 
 from player.atomic import write_text_atomically
-from player.cache import SpeechCache, discard, read_gain_record
-from player.errors import OutputError, PracticeError
-from player.loudness import loudness_lufs
-from player.mix import AudioSegment, clip_pcm  # pydub, imported there with its warning silenced
-from player.pcm import (
+from player.audio.loudness import loudness_lufs
+from player.audio.mix import (  # pydub, imported there with its warning silenced
+    AudioSegment,
+    clip_pcm,
+)
+from player.audio.pcm import (
     CHANNELS,
     SAMPLE_RATE,
     SAMPLE_WIDTH,
@@ -37,10 +38,12 @@ from player.pcm import (
     read_wav_frames,
     write_wav_atomically,
 )
-from player.script import BellSound
-from player.sounds import BELL_VERSION, stored_bell_pcm
-from player.timeline import BELL_MS
-from player.watchdog import FFMPEG_FIX, Watchdog
+from player.audio.sounds import BELL_VERSION, stored_bell_pcm
+from player.audio.watchdog import FFMPEG_FIX, Watchdog
+from player.errors import OutputError, PracticeError
+from player.session.script import BellSound
+from player.session.timeline import BELL_MS
+from player.speech.cache import SpeechCache, discard, read_gain_record
 
 TARGET_LUFS = -19.0  # mono spoken word (-16 for stereo)
 # LAME at 64 kbps takes about half a loudness unit off (measured -19.2 LUFS on mastered PCM

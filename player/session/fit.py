@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from player.errors import PracticeError
-from player.script import Script, Sides, Step
-from player.timeline import ClipLengths, TimingOptions, build_timeline, clock
+from player.session.script import Script, Sides, Step
+from player.session.timeline import ClipLengths, TimingOptions, build_timeline, clock
 
 MIN_FIT_PACE, MAX_FIT_PACE = 0.7, 1.3  # slower or faster than this stops feeling gentle
 TOLERANCE = 0.02  # within 2% of the target is a fit; the pace search stops there

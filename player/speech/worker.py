@@ -1,11 +1,11 @@
-"""One synthesis worker process: `python -m player.speech_worker VOICE RATE`.
+"""One synthesis worker process: `python -m player.speech.worker VOICE RATE`.
 
 It speaks one cue per request with pyttsx3 and writes a trimmed, session-format WAV.
 Requests and replies are JSON lines on stdin and stdout. espeak runs inside this process,
 so when a cue crashes or hangs it, only this worker dies, and the pool replaces it.
 
-`python -m player.speech_worker --piper SPEC` speaks with a neural Piper voice instead:
-SPEC (JSON, from player.neural.worker_spec) names the model, loaded once per worker, and
+`python -m player.speech.worker --piper SPEC` speaks with a neural Piper voice instead:
+SPEC (JSON, from player.speech.piper.worker_spec) names the model, loaded once per worker, and
 the synthesis settings. Trimming and clip writing are the same for both engines.
 """
 
@@ -29,9 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from player.audio.pcm import SAMPLE_RATE, read_wav_data, trim_silence, write_wav_atomically
 from player.errors import MissingDependency, PracticeError
-from player.espeak_voices import espeak_catalog
-from player.pcm import SAMPLE_RATE, read_wav_data, trim_silence, write_wav_atomically
+from player.speech.espeak import espeak_catalog
 
 FINISH_TIMEOUT_S = 60.0
 CANCELLED_RETRIES = 3

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from player.atomic import output_mode
+from player.audio.id3 import TEXT_FRAMES, id3_tag
+from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, plain_wav_frames
+from player.audio.watchdog import FFMPEG_FIX, Watchdog
 from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
-from player.id3 import TEXT_FRAMES, id3_tag
-from player.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, plain_wav_frames
-from player.timeline import Chapter, clock
-from player.watchdog import FFMPEG_FIX, Watchdog
+from player.session.timeline import Chapter, clock
 
 MP3_BITRATE = "64k"  # mono speech: clear at 64 kbps, about 29 MB for a 60-minute session
 # LAME's -q 7: about twice as fast as ffmpeg's default for libmp3lame, and at 64 kbps mono

@@ -8,9 +8,9 @@ import tempfile
 from collections.abc import Iterable
 from contextlib import suppress
 
+from player.audio.pcm import CHANNELS, SAMPLE_RATE
+from player.audio.watchdog import FFMPEG_FIX, Watchdog
 from player.errors import PracticeError
-from player.pcm import CHANNELS, SAMPLE_RATE
-from player.watchdog import FFMPEG_FIX, Watchdog
 
 # Only the summary: the meter's line for every 100 ms goes to the verbose log (printing them
 # took a fifth of a measurement's time).

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from player.cache import SpeechCache, VoiceSettings
-from player.clips import prepare_clips
-from player.mix import event_pcm
-from player.playback import Final
-from player.script import Script
-from player.speech import SpeechWorkers
-from player.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
+from player.audio.mix import event_pcm
+from player.live.scheduler import Final
+from player.session.script import Script
+from player.session.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
+from player.speech.cache import SpeechCache, VoiceSettings
+from player.speech.clips import prepare_clips
+from player.speech.pool import SpeechWorkers
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from player.timeline import Timeline
+from player.session.timeline import Timeline
 
 PODCAST_CHAPTERS_VERSION = "1.2.0"
 

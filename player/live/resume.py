@@ -25,7 +25,7 @@ import click
 from player.atomic import write_text_atomically
 from player.errors import PracticeError, quoted_key
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
-from player.timeline import TimingOptions
+from player.session.timeline import TimingOptions
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def _seconds(ms: int) -> str:
 
 
 def _option(name: str, value: Any) -> Any:
-    from player.cli import play_option_value  # the one place the options' rules are kept
+    from player.cli.commands import play_option_value  # the one place the options' rules are kept
 
     try:
         return play_option_value(name, value)
