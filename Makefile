@@ -1,6 +1,7 @@
 # Two entry points, both safe to run on a fresh Debian or Ubuntu machine:
 #   make demo   render the default session to an MP3, and play it when a sound device exists
-#   make test   lint and run the whole test suite
+#   make test   lint, type-check and run the whole test suite
+# and, while working: make test-fast   lint and run the tests not marked slow (about a minute)
 # Each installs what is missing first: Debian packages through apt, then a virtual environment.
 
 PYTHON ?= python3
@@ -17,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCK := requirements/lock.txt
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lock system-packages
+.PHONY: demo test test-fast lint lock system-packages
 
 demo: $(BIN)/.installed
 	$(BIN)/practice render $(SESSION) -o $(SESSION).mp3
@@ -30,10 +31,19 @@ demo: $(BIN)/.installed
 # For `make test` only: PulseAudio and ALSA's pulse plugin let tests/test_play.py measure live
 # playback in real time (not for `make demo`: on a PipeWire desktop they would compete with it).
 test: APT_PACKAGES += pulseaudio libasound2-plugins
-test: $(BIN)/.installed
+test: lint
+	$(BIN)/python -m pytest
+
+# The fast tier: pure logic and the command in this process (click's CliRunner), no process
+# started, nothing spoken, encoded or played (README, "Developing": the marks).
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+# ruff for style, and mypy --strict for the types (settings in pyproject.toml)
+lint: $(BIN)/.installed
 	$(BIN)/ruff check player tests benchmarks
 	$(BIN)/ruff format --check player tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
 
 system-packages:
 	@missing=""; \

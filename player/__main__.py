@@ -10,7 +10,7 @@ def run() -> None:
     one would."""
     interrupt.install()  # before the imports: one of their weakref callbacks could drop it
     try:
-        from player.cli.commands import main  # a fifth of a second of imports
+        from player.cli import main  # a fifth of a second of imports
 
         interrupt.raise_if_requested()
     except KeyboardInterrupt:

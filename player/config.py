@@ -1,6 +1,6 @@
 """Preferences: a TOML file in the platform's config folder; command-line options win.
 
-    # ~/.config/practice-player/config.toml
+    # ~/.config/practice-player/config.toml (player.paths.config_file)
     pace = "slow"
     breath = "4:7"
     cues = "brief"
@@ -12,18 +12,15 @@ command line always overrides the file.
 
 from __future__ import annotations
 
-import os
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from player.errors import PracticeError, quoted_key
+from player.errors import ConfigProblem, quoted_key
+from player.paths import CONFIG_ENV, config_file
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
 
-APP = "practice-player"
-CONFIG_ENV = "PRACTICE_CONFIG"
 MAX_CONFIG_BYTES = 64 * 1024  # a few lines of preferences; never read without bound
 # The keys a config file may set, and the option each one provides the default for.
 KEYS = (
@@ -39,33 +36,15 @@ KEYS = (
 )
 
 
-class ConfigProblem(PracticeError):
-    """The config file cannot be read or holds a value that is not allowed."""
-
-
 @dataclass(frozen=True)
 class Preferences:
     path: Path
     values: dict[str, Any]  # only the keys the file sets, as written
 
 
-def config_path() -> Path:
-    """$PRACTICE_CONFIG, else the platform's config folder."""
-    explicit = os.environ.get(CONFIG_ENV)
-    if explicit:
-        return Path(explicit)
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / APP / "config.toml"
-
-
 def load_preferences(path: Path | None = None) -> Preferences:
     """The preferences in the file; none when it does not exist."""
-    path = path or config_path()
+    path = path or config_file()
     try:
         # utf-8-sig: a byte-order mark, as Windows editors save it, is not part of the TOML
         data = tomllib.loads(read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8-sig"))

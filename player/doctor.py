@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from player.audio import ffmpeg
 from player.audio.pcm import read_wav_frames
-from player.errors import MissingDependency, PracticeError
-from player.speech import piper
+from player.errors import MissingDependency, PracticeError, install_command
 from player.speech.cache import SpeechCache
-from player.speech.pool import SpeechJob, SpeechWorkers, espeak_version, voice_settings
+from player.speech.pool import SpeechJob, SpeechWorkers
+from player.speech.registry import engine_for, voice_settings
 
 DEVICE_PROBE_TIMEOUT_S = 10
 
@@ -43,48 +43,43 @@ class CacheReport:
 
 
 def check_speech(voice: str, rate: int, model: Path | None = None) -> Check:
-    """The chosen voice really speaks: espeak-ng through pyttsx3, or a Piper voice."""
+    """The chosen voice really speaks, with its engine (espeak-ng, or Piper for a neural
+    voice), which names itself and its version."""
     try:
         settings = voice_settings(voice, rate, model)
-        neural = settings.engine == piper.ENGINE
-        version = settings.engine_version if neural else espeak_version()
+        engine = engine_for(settings)
+        speaks = engine.describe(settings)
         with tempfile.TemporaryDirectory(prefix="practice-doctor-") as folder:
             clip = Path(folder) / "test.wav"
             with SpeechWorkers(settings, workers=1) as pool:
                 pool.synthesize([SpeechJob("Breathe in.", clip, "doctor")], lambda job: None)
             if read_wav_frames(clip) is None:
-                engine = "Piper" if neural else "espeak-ng"
-                return Check("speech", f"{engine} made no valid audio", f"reinstall {engine}")
+                label = engine.label
+                return Check("speech", f"{label} made no valid audio", f"reinstall {label}")
     except PracticeError as err:
         missing = isinstance(err, MissingDependency)
         return Check("speech", *_problem_and_fix(err.message), missing=missing)
-    if neural:
-        return Check(
-            "speech",
-            f"Piper ({version}) speaks with the neural voice {settings.voice} "
-            f"(model sha256 {settings.model_sha256[:12]}) at rate {rate}",
-        )
-    return Check(
-        "speech", f"espeak-ng {version} speaks with the voice {settings.voice} at rate {rate}"
-    )
+    return Check("speech", f"{speaks} at rate {rate}")
 
 
 def check_ffmpeg() -> Check:
-    if not shutil.which("ffmpeg"):
-        return Check(
-            "ffmpeg", "ffmpeg is not installed", "sudo apt-get install ffmpeg", missing=True
-        )
-    encoders = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30
-    ).stdout
-    if "libmp3lame" not in encoders:
+    """ffmpeg is there and has the MP3 encoder (asked through player.audio.ffmpeg)."""
+    install = install_command(ffmpeg.PROGRAM)
+    if not ffmpeg.installed():
+        return Check("ffmpeg", "ffmpeg is not installed", install, missing=True)
+    try:
+        has_mp3 = ffmpeg.has_encoder(ffmpeg.MP3_ENCODER)
+    except PracticeError as err:
+        missing = isinstance(err, MissingDependency)  # gone since the look on PATH
+        return Check("ffmpeg", *_problem_and_fix(err.message), missing=missing)
+    if not has_mp3:
         return Check(
             "ffmpeg",
-            "this ffmpeg has no MP3 encoder (libmp3lame)",
-            "install a full ffmpeg build: sudo apt-get install ffmpeg",
+            f"this ffmpeg has no MP3 encoder ({ffmpeg.MP3_ENCODER})",
+            f"install a full ffmpeg build: {install}",
             missing=True,
         )
-    return Check("ffmpeg", "ffmpeg with the libmp3lame MP3 encoder")
+    return Check("ffmpeg", f"ffmpeg with the {ffmpeg.MP3_ENCODER} MP3 encoder")
 
 
 def check_sound_device() -> Check:

@@ -1,4 +1,13 @@
-"""The project's exceptions, each carrying the exit code the CLI turns it into."""
+"""The project's exceptions, each carrying the exit code the CLI turns it into.
+
+Every exception whose message reaches the user is defined here (a PracticeError), and so
+is the advice on installing what is missing (`install_command`, `not_installed`).
+Exceptions that never reach the user as such stay beside the code that raises them:
+player.reading's NotARegularFile and FileTooLarge (OSErrors each reader turns into its own
+sentence), session.durations' DurationError (a ValueError that becomes a script problem or
+a bad option), and the speech engines' and worker's own (turned into a PracticeError by
+the pool).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,10 @@ EXIT_MISSING_DEPENDENCY = 69  # sysexits EX_UNAVAILABLE
 EXIT_IO = 74  # sysexits EX_IOERR
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # SIGTERM: 128 + its number (interrupt.exit_code)
+
+# How to install what is missing, for Debian and Ubuntu (README): every message that says so
+# takes it from install_command, and no other module writes it.
+INSTALLER = "sudo apt-get install"
 
 
 class PracticeError(Exception):
@@ -39,6 +52,12 @@ class UsageProblem(PracticeError):
     exit_code = EXIT_USAGE
 
 
+class BadValue(UsageProblem):
+    """A value an option does not take: typed, in the config file or in a remembered place.
+    The message is the plain sentence alone; whoever read the value says where it was
+    (player.request's readers raise it)."""
+
+
 class SessionNotFound(PracticeError):
     """The session named on the command line is neither a built-in id nor a file."""
 
@@ -53,10 +72,43 @@ class MissingDependency(PracticeError):
     exit_code = EXIT_MISSING_DEPENDENCY
 
 
+class NoSoundDevice(MissingDependency):
+    """No sound device can play here (exit 69, as `practice doctor` reports it)."""
+
+
 class OutputError(PracticeError):
     """A file could not be written: the disk is full, or the folder is not writable."""
 
     exit_code = EXIT_IO
+
+
+class ConfigProblem(PracticeError):
+    """The config file cannot be read or holds a value that is not allowed."""
+
+
+class CannotFit(PracticeError):
+    """--length asks for a length outside what pace and optional steps can reach."""
+
+
+class PlaceProblem(PracticeError):
+    """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
+
+
+class RenderStopped(PracticeError):
+    """Another part of the program asked this render to stop."""
+
+
+def install_command(*packages: str, reinstall: bool = False) -> str:
+    """The command that installs (or reinstalls) these Debian packages, quoted as messages
+    show a command: `sudo apt-get install ffmpeg`."""
+    flag = " --reinstall" if reinstall else ""
+    return f"`{INSTALLER}{flag} {' '.join(packages)}`"
+
+
+def not_installed(program: str, package: str = "") -> str:
+    """The sentence for a missing program: what is missing, and the command that installs
+    its package (named as the program unless given)."""
+    return f"{program} is not installed: install it with {install_command(package or program)}"
 
 
 # Characters a terminal may act on rather than show: C0 and C1 controls (ESC starts an escape

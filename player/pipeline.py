@@ -6,19 +6,25 @@ import contextlib
 import errno
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from player import interrupt
 from player.audio.encode import Tags, check_output_path, write_audio
+from player.audio.ffmpeg import FFMPEG_FIX
 from player.audio.mastering import GainAhead, mastered
 from player.audio.mix import session_pcm
 from player.audio.pcm import SAMPLE_WIDTH, frames_between
 from player.audio.sounds import store_bells
-from player.audio.watchdog import FFMPEG_FIX
-from player.errors import MissingDependency, OutputError, PracticeError
+from player.errors import (
+    MissingDependency,
+    OutputError,
+    PracticeError,
+    RenderStopped,
+    not_installed,
+)
 from player.session.fit import Fit, fit_length
 from player.session.script import Script
 from player.session.timeline import Timeline, TimingOptions, build_timeline, spoken_texts
@@ -91,7 +97,9 @@ def render(
         )
 
 
-def session_audio(compiled: Compiled, out: Path, cache: SpeechCache | None) -> Iterator[bytes]:
+def session_audio(
+    compiled: Compiled, out: Path, cache: SpeechCache | None
+) -> Generator[bytes, None, None]:
     """The session's PCM. For an MP3 the sounds are mastered once the encoder asks for the
     first piece, so ffmpeg starts up (70 ms here) while the mastering gets ready."""
     bells = cache.bells if cache is not None else None
@@ -111,9 +119,7 @@ def _mastering_error(err: OSError, cache: SpeechCache | None) -> PracticeError:
     if isinstance(err, BrokenPipeError) or err.errno == errno.EPIPE:
         return PracticeError(f"ffmpeg stopped while mastering the speech: {FFMPEG_FIX}")
     if isinstance(err, FileNotFoundError) and err.filename == "ffmpeg":
-        return MissingDependency(
-            "ffmpeg is not installed: install it with `sudo apt-get install ffmpeg`"
-        )
+        return MissingDependency(not_installed("ffmpeg"))
     where = f"the cache {cache.root}" if cache is not None else "a temporary folder"
     if err.errno == errno.ENOSPC:
         return OutputError(f"the disk is full while mastering the speech in {where}: free space")
@@ -151,10 +157,6 @@ def session_tags(script: Script) -> Tags:
         notes.append("Props: " + ", ".join(script.props) + ".")
     notes.extend(script.cautions)
     return Tags(title=script.title, album="Gentle back care", comment=" ".join(notes))
-
-
-class RenderStopped(PracticeError):
-    """Another part of the program asked this render to stop."""
 
 
 def _until_stopped(stop: threading.Event | None, pcm: Iterator[bytes]) -> Iterator[bytes]:

@@ -69,7 +69,12 @@ def run(command: list[str], cwd: Path) -> list[str]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PRACTICE_CACHE_DIR": str(cwd / "cache"), "COLUMNS": "200"},
+        env={
+            **os.environ,
+            "PRACTICE_CACHE_DIR": str(cwd / "cache"),
+            "PRACTICE_CONFIG": str(cwd / "no-preferences.toml"),  # never the user's own
+            "COLUMNS": "200",
+        },
     )
     return (result.stdout + result.stderr).splitlines()
 

@@ -103,6 +103,7 @@ def test_a_damaged_entry_is_a_miss_and_is_noted(tmp_path, how):
     assert cache.damaged_entries() == [path]
 
 
+@pytest.mark.slow
 def test_a_damaged_entry_is_replaced_by_the_same_clip_whatever_stood_in_its_place(
     tmp_path, settings
 ):
@@ -119,6 +120,7 @@ def test_a_damaged_entry_is_replaced_by_the_same_clip_whatever_stood_in_its_plac
     assert cache.damaged_entries() == []
 
 
+@pytest.mark.slow
 def test_three_damaged_entries_are_rebuilt_with_a_warning_and_the_clips_come_back_the_same(
     tmp_path, settings, caplog
 ):
@@ -137,6 +139,7 @@ def test_three_damaged_entries_are_rebuilt_with_a_warning_and_the_clips_come_bac
     assert sum("rebuilding the damaged cache entry" in r.message for r in caplog.records) == 3
 
 
+@pytest.mark.slow
 def test_a_warm_cache_synthesizes_nothing(tmp_path, settings):
     cache = SpeechCache(tmp_path)
     texts = {"Rest now.": "x.yaml:1"}
@@ -145,6 +148,7 @@ def test_a_warm_cache_synthesizes_nothing(tmp_path, settings):
     assert len(cache.entries()) == 1
 
 
+@pytest.mark.slow
 def test_rendering_at_another_pace_adds_no_entry(tmp_path, settings):
     script = load_session("healthy-spine")
     cache = SpeechCache(tmp_path)
@@ -157,6 +161,7 @@ def test_rendering_at_another_pace_adds_no_entry(tmp_path, settings):
     assert slow.timeline.duration_ms > normal.timeline.duration_ms
 
 
+@pytest.mark.slow
 def test_a_cache_that_cannot_be_written_means_no_caching_not_a_failure(tmp_path, settings, caplog):
     readonly = SpeechCache(tmp_path / "readonly")
     readonly.root.mkdir()

@@ -12,6 +12,10 @@ import pytest
 
 from .conftest import MINIMAL, REPO
 
+# Every test here starts the command; tests/test_cli_in_process.py runs the checks of option
+# parsing and messages in this process, for the fast tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def run(run_cli):

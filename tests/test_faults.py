@@ -81,6 +81,7 @@ def encoder_running(marker: str) -> bool:
 # -- the corpus -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_file_of_the_bad_script_corpus_is_refused_with_its_own_message(tmp_path):
     files = sorted(CORPUS.glob("*.yaml"))
     assert len(files) >= 25
@@ -104,6 +105,7 @@ def test_every_file_of_the_bad_script_corpus_is_refused_with_its_own_message(tmp
 # -- interrupts and kills -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigint_during_synthesis_exits_130_leaves_nothing_and_the_next_render_works(tmp_path):
     script, cache = long_script(tmp_path), tmp_path / "cache"
     process = practice("render", str(script), "-o", "long.mp3", cache=cache, cwd=tmp_path)
@@ -120,6 +122,7 @@ def test_sigint_during_synthesis_exits_130_leaves_nothing_and_the_next_render_wo
     assert code == 0 and (tmp_path / "long.mp3").stat().st_size > 1_000_000
 
 
+@pytest.mark.slow
 def test_sigint_during_encoding_stops_ffmpeg_and_keeps_the_previous_file(
     tmp_path, shared_cache_dir
 ):
@@ -140,6 +143,7 @@ def test_sigint_during_encoding_stops_ffmpeg_and_keeps_the_previous_file(
     assert not encoder_running(part)
 
 
+@pytest.mark.slow
 def test_a_render_killed_hard_leaves_only_a_temporary_that_the_next_render_sweeps(
     tmp_path, shared_cache_dir
 ):
@@ -165,11 +169,12 @@ LAUNCHER = """\
 import os, sys, time
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.0005)
-from player.cli.commands import main
+from player.cli import main
 main(sys.argv[2:])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("round_number", range(8))
 def test_two_renders_sharing_a_cold_cache_both_succeed_with_identical_output(
     tmp_path, round_number
@@ -207,17 +212,18 @@ def test_two_renders_sharing_a_cold_cache_both_succeed_with_identical_output(
 def test_without_espeak_every_speaking_command_exits_69(monkeypatch, capsys):
     import ctypes.util
 
-    from player.cli import commands
+    from player.cli import main
 
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     with pytest.raises(SystemExit) as exit_info:
-        commands.main(["show", "healthy-spine"])
+        main(["show", "healthy-spine"])
     assert exit_info.value.code == 69
     assert "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`" in (
         capsys.readouterr().err
     )
 
 
+@pytest.mark.slow
 def test_an_output_folder_that_cannot_be_written_exits_74(tmp_path, shared_cache_dir):
     code, _, err = finish(
         practice(
@@ -246,6 +252,7 @@ def tmpfs(folder: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", str(folder)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
 def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cache_dir, suffix):
     with tmpfs(tmp_path / "disk", "size=300k") as disk:
@@ -260,6 +267,7 @@ def test_a_full_disk_exits_74_and_leaves_the_previous_file(tmp_path, shared_cach
         assert leftovers(disk) == []
 
 
+@pytest.mark.slow
 def test_a_read_only_cache_means_no_caching_not_a_failure(tmp_path):
     with tmpfs(tmp_path / "cache", "ro,size=1m") as cache:
         code, _, err = finish(
@@ -283,6 +291,8 @@ def test_a_read_only_cache_means_no_caching_not_a_failure(tmp_path):
 NULL_ALSA = "pcm.!default { type null }\nctl.!default { type hw card 0 }\n"
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_doctor_says_what_is_missing_and_exits_69_without_a_sound_device(tmp_path):
     alsa = tmp_path / "no-device.conf"
     alsa.write_text("pcm.!default { type hw card 9 }\n")
@@ -297,6 +307,8 @@ def test_doctor_says_what_is_missing_and_exits_69_without_a_sound_device(tmp_pat
     assert "`practice render` makes an MP3" in out
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_doctor_exits_0_when_all_is_well(tmp_path):
     alsa = tmp_path / "null-device.conf"
     alsa.write_text(NULL_ALSA)
@@ -309,6 +321,7 @@ def test_doctor_exits_0_when_all_is_well(tmp_path):
     assert out.count("ok  ") == 4
 
 
+@pytest.mark.slow
 def test_doctor_and_cache_info_find_damaged_entries_and_clear_empties_the_cache(tmp_path):
     cache = tmp_path / "cache"
     finish(
@@ -325,6 +338,7 @@ def test_doctor_and_cache_info_find_damaged_entries_and_clear_empties_the_cache(
     assert SpeechCache(cache).entries() == []
 
 
+@pytest.mark.slow
 def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path):
     script = tmp_path / "crash.yaml"
     script.write_text(MINIMAL + "      - say: " + "s'" * 290 + "\n      - say: Still fine.\n")
@@ -339,6 +353,7 @@ def test_a_cue_that_crashes_the_speech_engine_is_named_by_file_and_line(tmp_path
 CRASHING = "s'" * 290
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "line"),
     [
@@ -374,12 +389,14 @@ def render_into_cache(cache: Path, cwd: Path) -> tuple[int, str, str]:
     return finish(practice("render", script, "-o", "out.wav", cache=cache, cwd=cwd))
 
 
+@pytest.mark.slow
 def test_a_cache_on_a_full_disk_means_no_caching(tmp_path):
     with tmpfs(tmp_path / "cache", "size=100k") as cache:
         code, _, err = render_into_cache(cache, tmp_path)
         assert code == 0 and "not writable; speaking without caching" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
 def test_a_cache_that_fills_up_midway_means_no_caching_not_a_failure(tmp_path, suffix):
     """The README's promise: clips (and mastered copies) that the cache cannot take are
@@ -416,6 +433,7 @@ def damage_file(path: Path, how: str) -> None:
         path.write_bytes(data[:keep] + bytes(reversed(data[keep:])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["truncated", "empty", "garbled"])
 def test_any_damaged_clip_mastered_clip_or_loudness_record_heals(tmp_path, how):
     cache = tmp_path / "cache"
@@ -438,6 +456,7 @@ def test_any_damaged_clip_mastered_clip_or_loudness_record_heals(tmp_path, how):
     assert store.damaged_entries() == []
 
 
+@pytest.mark.slow
 def test_sigint_stops_render_all_and_keeps_the_previous_files(tmp_path, shared_cache_dir):
     library = tmp_path / "library"
     library.mkdir()
@@ -465,6 +484,7 @@ def test_the_orphan_sweep_only_takes_files_of_dead_renders_of_that_output(tmp_pa
     assert other_render.exists() and alive.exists() and not dead.exists()
 
 
+@pytest.mark.slow
 def test_cache_info_does_not_create_the_folder(tmp_path):
     missing = tmp_path / "not" / "yet"
     code, out, _ = finish(practice("cache", "info", cache=missing, cwd=tmp_path))
@@ -472,6 +492,7 @@ def test_cache_info_does_not_create_the_folder(tmp_path):
     assert not missing.exists()
 
 
+@pytest.mark.slow
 def test_sigint_while_clips_are_mastered_is_an_interrupt(tmp_path):
     cache = tmp_path / "cache"
     script = long_script(tmp_path)
@@ -484,6 +505,7 @@ def test_sigint_while_clips_are_mastered_is_an_interrupt(tmp_path):
     assert not (tmp_path / "out.mp3").exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_cache_clear_also_removes_the_mastered_clips(tmp_path):
     cache = tmp_path / "cache"
     finish(practice("render", "healthy-spine", "-o", "hs.mp3", cache=cache, cwd=tmp_path))
@@ -492,6 +514,8 @@ def test_cache_clear_also_removes_the_mastered_clips(tmp_path):
     assert code == 0 and not (cache / "mastered").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.device
 @pytest.mark.parametrize("command", [("render", "healthy-spine", "-o", "x.wav"), ("doctor",)])
 def test_a_damaged_espeak_library_is_a_missing_dependency_with_its_fix(tmp_path, command):
     """Not an I/O error with the loader's words alone, and doctor reports it as a check."""
@@ -505,6 +529,7 @@ def test_a_damaged_espeak_library_is_a_missing_dependency_with_its_fix(tmp_path,
         assert "ok   ffmpeg" in out  # the other checks still ran
 
 
+@pytest.mark.slow
 def test_two_cold_renders_into_two_empty_caches_decode_to_identical_samples(tmp_path):
     for name in ("one", "two"):
         code, _, err = finish(
@@ -519,6 +544,7 @@ def test_two_cold_renders_into_two_empty_caches_decode_to_identical_samples(tmp_
     assert [p.read_bytes() for p in one.entries()] == [p.read_bytes() for p in two.entries()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("voice", [None, "joe"])
 def test_list_speaks_nothing_and_writes_no_clip_on_an_empty_cache(tmp_path, voice):
     if voice:

@@ -180,6 +180,7 @@ def timeline_json(run_cli, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("minutes", [20, 30])
 def test_low_back_release_fits_20_and_30_minutes_with_both_sides_even(run_cli, minutes):
     timeline = timeline_json(run_cli, "low-back-release", "--length", f"{minutes}m")
@@ -188,12 +189,14 @@ def test_low_back_release_fits_20_and_30_minutes_with_both_sides_even(run_cli, m
     assert sides.count("right") == sides.count("left") > 0
 
 
+@pytest.mark.slow
 def test_a_length_that_cannot_be_met_says_what_can(run_cli):
     result = run_cli("show", "healthy-spine", "--length", "2m")
     assert result.returncode == 1
     assert "cannot be fitted to 2:00: it lasts from" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("session_id", ["low-back-release", "upper-back"])
 def test_talking_falls_from_full_to_brief_to_minimal_and_minimal_announces_sides(
     run_cli, session_id
@@ -209,6 +212,7 @@ def test_talking_falls_from_full_to_brief_to_minimal_and_minimal_announces_sides
     assert len(changes) == full_changes > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("session_id", ["low-back-release", "healthy-spine"])
 def test_avoiding_belly_down_and_twists_leaves_no_event_of_such_a_step(run_cli, session_id):
     avoided = tagged_lines(session_id, {"belly-down", "twist"})
@@ -234,6 +238,7 @@ def tagged_lines(session_id: str, tags: set[str]) -> set[int]:
     return lines
 
 
+@pytest.mark.slow
 def test_breath_tones_rise_on_the_inhale_and_fall_on_the_exhale(run_cli, write_script, tmp_path):
     script = write_script(
         """\
@@ -270,6 +275,7 @@ def pitch_hz(samples, rate: int) -> float:
     return crossings * rate / len(samples)
 
 
+@pytest.mark.slow
 def test_soft_bells_are_quieter_and_bells_off_are_silent(run_cli, write_script, tmp_path):
     script = write_script(
         "title: Bells\nsections:\n  - title: One\n    steps:\n      - say: Rest.\n"
@@ -285,6 +291,7 @@ def test_soft_bells_are_quieter_and_bells_off_are_silent(run_cli, write_script, 
     assert math.isclose(20 * math.log10(peaks["soft"] / peaks["normal"]), -10, abs_tol=0.5)
 
 
+@pytest.mark.slow
 def test_preferences_come_from_the_config_file_and_options_win(run_cli, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('pace = "slow"\nbreath_tones = true\n')
@@ -302,6 +309,7 @@ def test_preferences_come_from_the_config_file_and_options_win(run_cli, tmp_path
     assert json.loads(overridden.stdout)["duration_ms"] == normal
 
 
+@pytest.mark.slow
 def test_a_cues_file_alone_keeps_the_amount_of_talking_from_the_config_file(run_cli, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('cues = "minimal"\n')
@@ -314,6 +322,7 @@ def test_a_cues_file_alone_keeps_the_amount_of_talking_from_the_config_file(run_
     assert timeline_json(run_cli, "healthy-spine")["duration_ms"] > minimal["duration_ms"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -333,12 +342,12 @@ def test_a_bad_config_file_names_the_file_and_key(run_cli, tmp_path, content, ex
 
 
 def test_the_config_path_follows_the_platform_folder(monkeypatch, tmp_path: Path):
-    from player.config import config_path
+    from player.paths import config_file
 
     monkeypatch.delenv("PRACTICE_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert config_path() == tmp_path / "practice-player" / "config.toml"
-    assert os.fspath(config_path()).endswith("config.toml")
+    assert config_file() == tmp_path / "practice-player" / "config.toml"
+    assert os.fspath(config_file()).endswith("config.toml")
 
 
 def test_a_section_left_out_whole_rings_no_bell_and_says_no_title():
@@ -357,6 +366,7 @@ def test_each_section_says_again_what_it_leaves_out():
     assert said.count("Leaving out a twist. Rest here for a breath.") == 2
 
 
+@pytest.mark.slow
 def test_config_values_of_any_type_never_crash(run_cli, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("rate = 150\nvoice_model = 5\npace = 0.9\n")

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from player.errors import printable
+from player.errors import PlaceProblem, printable
 from player.live import resume
+from player.paths import STATE_ENV
 
 from .conftest import MINIMAL
 
@@ -75,6 +76,7 @@ def script(tmp_path: Path) -> Path:
 # -- 1. nothing a user names is read without bound, or waited for -----------------------------
 
 
+@pytest.mark.slow
 def test_a_fifo_or_a_device_given_as_a_script_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "practice.yaml"
     os.mkfifo(fifo)
@@ -87,6 +89,7 @@ def test_a_fifo_or_a_device_given_as_a_script_is_refused_at_once(tmp_path: Path)
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["show", "render", "play"])
 def test_commands_that_take_a_session_refuse_a_fifo_with_the_same_sentence(
     tmp_path: Path, command: str
@@ -98,6 +101,7 @@ def test_commands_that_take_a_session_refuse_a_fifo_with_the_same_sentence(
     assert "this is a FIFO (named pipe), not a script file" in text(result.stderr)
 
 
+@pytest.mark.slow
 def test_a_fifo_config_file_is_refused_by_every_command_even_check(
     tmp_path: Path, script: Path
 ) -> None:
@@ -111,6 +115,7 @@ def test_a_fifo_config_file_is_refused_by_every_command_even_check(
     )
 
 
+@pytest.mark.slow
 def test_a_device_as_the_config_file_is_refused_before_it_is_read(
     tmp_path: Path, script: Path
 ) -> None:
@@ -119,6 +124,7 @@ def test_a_device_as_the_config_file_is_refused_before_it_is_read(
     assert "the config file /dev/zero is a device, not a file" in text(result.stderr)
 
 
+@pytest.mark.slow
 def test_a_fifo_in_place_of_the_remembered_place_is_refused_naming_it(
     tmp_path: Path, script: Path
 ) -> None:
@@ -133,6 +139,7 @@ def test_a_fifo_in_place_of_the_remembered_place_is_refused_naming_it(
     )
 
 
+@pytest.mark.slow
 def test_a_fifo_in_place_of_a_cache_entry_is_a_damaged_entry_a_miss(tmp_path: Path) -> None:
     """In a child process: a regression would hang in open(), and is stopped at the timeout."""
     code = textwrap.dedent(
@@ -164,6 +171,7 @@ alice:$6$Zz8kq$SECRETHASHalice9876543210:19000:0:99999:7:::
 """
 
 
+@pytest.mark.slow
 def test_a_password_file_is_not_echoed_and_is_called_not_a_script(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     shadow.write_text(SHADOW)
@@ -181,6 +189,7 @@ def test_a_password_file_is_not_echoed_and_is_called_not_a_script(tmp_path: Path
     ]
 
 
+@pytest.mark.slow
 def test_a_key_that_is_not_a_plain_word_is_not_repeated(tmp_path: Path, script: Path) -> None:
     script.write_text(MINIMAL + "alice:$6$SECRETHASH::\n")
     result = practice("check", str(script), cwd=tmp_path)
@@ -189,6 +198,7 @@ def test_a_key_that_is_not_a_plain_word_is_not_repeated(tmp_path: Path, script: 
     assert "unknown key (not a plain word): the keys here are title" in text(result.stdout)
 
 
+@pytest.mark.slow
 def test_a_value_is_quoted_back_only_as_a_short_excerpt(tmp_path: Path, script: Path) -> None:
     long_value = "x" * 200
     script.write_text(
@@ -202,6 +212,7 @@ def test_a_value_is_quoted_back_only_as_a_short_excerpt(tmp_path: Path, script: 
     assert f"optional: '{'x' * 29}…' is not yes or no" in text(result.stdout)
 
 
+@pytest.mark.slow
 def test_an_unknown_key_in_the_config_file_is_not_repeated_unless_a_plain_word(
     tmp_path: Path, script: Path
 ) -> None:
@@ -216,6 +227,7 @@ def test_an_unknown_key_in_the_config_file_is_not_repeated_unless_a_plain_word(
 # -- 3. control characters are shown escaped, never sent to the terminal --------------------------
 
 
+@pytest.mark.slow
 def test_a_file_name_with_escape_sequences_is_printed_escaped(tmp_path: Path) -> None:
     red = tmp_path / "\x1b[31mred.yaml"
     red.write_text(MINIMAL, encoding="utf-8")
@@ -225,6 +237,7 @@ def test_a_file_name_with_escape_sequences_is_printed_escaped(tmp_path: Path) ->
     assert text(result.stdout) == f"{tmp_path}/\\x1b[31mred.yaml: ok (1 sections, 1 steps)\n"
 
 
+@pytest.mark.slow
 def test_an_error_naming_a_path_with_controls_is_printed_escaped(tmp_path: Path) -> None:
     result = practice("show", "\x1b]0;pwned\x07/missing.yaml", cwd=tmp_path)
     assert result.returncode == 1
@@ -232,6 +245,7 @@ def test_an_error_naming_a_path_with_controls_is_printed_escaped(tmp_path: Path)
     assert "no script file \\x1b]0;pwned\\x07/missing.yaml" in text(result.stderr)
 
 
+@pytest.mark.slow
 def test_a_problem_line_of_a_script_with_controls_in_its_name_is_escaped(tmp_path: Path) -> None:
     bad = tmp_path / "\x9b2Jbad.yaml"  # a C1 control: CSI, as some terminals read it
     bad.write_text("- a\n", encoding="utf-8")
@@ -241,6 +255,7 @@ def test_a_problem_line_of_a_script_with_controls_in_its_name_is_escaped(tmp_pat
     assert "\x9b" not in result.stdout.decode("utf-8")
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes_escaped(tmp_path: Path) -> None:
     name = os.fsencode(tmp_path) + b"/\xffname.yaml"
     with open(name, "w", encoding="utf-8") as file:
@@ -262,6 +277,7 @@ def test_printable_escapes_every_kind_of_control_and_nothing_else() -> None:
 # -- 4. a config file saved with a byte-order mark ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_bytes(b'\xef\xbb\xbfpace = "slow"\r\ncues = "brief"\r\n')
@@ -275,6 +291,7 @@ def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
 # -- 5. a bad voice in the config file names the file and the key --------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setting", "key", "problem"),
     [
@@ -295,6 +312,7 @@ def test_a_bad_voice_in_the_config_file_names_the_file_and_key(
     assert problem in message
 
 
+@pytest.mark.slow
 def test_only_the_config_files_voice_is_blamed_on_the_config_file(
     tmp_path: Path, script: Path
 ) -> None:
@@ -314,15 +332,15 @@ def test_only_the_config_files_voice_is_blamed_on_the_config_file(
 
 
 def place_file(folder: Path, script: Path) -> Path:
-    previous = os.environ.get(resume.STATE_ENV)
-    os.environ[resume.STATE_ENV] = str(folder / "state")
+    previous = os.environ.get(STATE_ENV)
+    os.environ[STATE_ENV] = str(folder / "state")
     try:
         return resume.place_file(script)
     finally:
         if previous is None:
-            del os.environ[resume.STATE_ENV]
+            del os.environ[STATE_ENV]
         else:
-            os.environ[resume.STATE_ENV] = previous
+            os.environ[STATE_ENV] = previous
 
 
 GOOD_PLACE = {
@@ -402,9 +420,9 @@ def test_a_bad_value_in_the_remembered_place_is_refused_naming_file_and_field(
     value: object,
     why: str,
 ) -> None:
-    monkeypatch.setenv(resume.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     path = write_place(tmp_path, script, with_value(field, value))
-    with pytest.raises(resume.PlaceProblem) as refused:
+    with pytest.raises(PlaceProblem) as refused:
         resume.load(script)
     message = refused.value.message
     assert message.startswith(f"the remembered place {path} cannot be used ("), message
@@ -427,18 +445,19 @@ def test_a_bad_value_in_the_remembered_place_is_refused_naming_file_and_field(
 def test_a_damaged_place_file_is_refused_in_one_sentence(
     tmp_path: Path, script: Path, monkeypatch: pytest.MonkeyPatch, content: str | bytes, why: str
 ) -> None:
-    monkeypatch.setenv(resume.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     path = place_file(tmp_path, script)
     path.parent.mkdir(parents=True)
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
         path.write_text(content)
-    with pytest.raises(resume.PlaceProblem) as refused:
+    with pytest.raises(PlaceProblem) as refused:
         resume.load(script)
     assert f"{path} cannot be used ({why})" in refused.value.message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("field", "value", "why"),
     [

@@ -49,10 +49,12 @@ def library(tmp_path_factory, shared_cache_dir) -> dict[str, dict]:
     return {row["id"]: row for row in json.loads(result.stdout)}
 
 
+@pytest.mark.slow
 def test_the_library_has_the_five_sessions(library):
     assert sorted(library) == sorted([*SOURCE_MINUTES, "healthy-spine"]) == builtin_ids()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("session_id", sorted(SOURCE_MINUTES))
 def test_each_session_lasts_within_15_percent_of_its_source(library, session_id):
     minutes = library[session_id]["minutes"]
@@ -60,11 +62,13 @@ def test_each_session_lasts_within_15_percent_of_its_source(library, session_id)
     assert 0.85 * target <= minutes <= 1.15 * target, (session_id, minutes)
 
 
+@pytest.mark.slow
 def test_healthy_spine_is_a_short_daily_routine(library):
     low, high = HEALTHY_SPINE_RANGE
     assert low <= library["healthy-spine"]["minutes"] <= high
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("session_id", sorted([*SOURCE_MINUTES, "healthy-spine"]))
 def test_each_session_lists_and_speaks_its_props_and_cautions(library, session_id, run_cli) -> None:
     script = load_session(session_id)
@@ -104,6 +108,7 @@ def test_each_session_tags_its_belly_down_poses_and_twists_and_has_options(sessi
     assert any(step.optional for step in steps), f"{session_id}: mark its options optional"
 
 
+@pytest.mark.slow
 def test_every_built_in_session_renders_to_an_mp3_of_its_timeline_length(
     library, run_cli, tmp_path
 ):

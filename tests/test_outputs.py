@@ -139,6 +139,7 @@ def warm_mp3(tiny: Path, tmp_path: Path, shared_cache_dir: Path) -> Path:
 # -- 1. no output over an input, or over another output ---------------------------------
 
 
+@pytest.mark.slow
 def test_no_output_lands_on_the_script_the_config_file_or_another_output(
     run_cli: Run, tmp_path: Path, tiny: Path
 ) -> None:
@@ -194,6 +195,7 @@ BROKEN_ENCODERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("body", BROKEN_ENCODERS.values(), ids=list(BROKEN_ENCODERS))
 def test_an_encoder_that_reports_success_without_a_whole_mp3_keeps_the_previous_file(
     warm_mp3: Path, tiny: Path, tmp_path: Path, shared_cache_dir: Path, body: str
@@ -209,6 +211,7 @@ def test_an_encoder_that_reports_success_without_a_whole_mp3_keeps_the_previous_
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_the_mp3_check_counts_the_frames_of_a_real_encode(warm_mp3: Path, tmp_path: Path) -> None:
     decoded = subprocess.run(
         [REAL_FFMPEG, "-v", "error", "-i", str(warm_mp3), "-f", "s16le", "-"],
@@ -234,6 +237,7 @@ def test_a_wav_shorter_than_the_session_keeps_the_previous_file(tmp_path: Path) 
 # -- 3. a hung ffmpeg, and SIGTERM ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hung_encoder_is_stopped_and_blamed(
     warm_mp3: Path, tiny: Path, tmp_path: Path, shared_cache_dir: Path
 ) -> None:
@@ -253,6 +257,7 @@ def test_a_hung_encoder_is_stopped_and_blamed(
     assert not running(marker)
 
 
+@pytest.mark.slow
 def test_a_hung_ffmpeg_on_a_cold_cache_is_stopped_and_blamed(tiny: Path, tmp_path: Path) -> None:
     # a cold MP3 render runs ffmpeg to measure the voice's loudness and to master the speech
     fake, marker = hanging_ffmpeg()
@@ -265,6 +270,7 @@ def test_a_hung_ffmpeg_on_a_cold_cache_is_stopped_and_blamed(tiny: Path, tmp_pat
     assert not running(marker)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_render_like_ctrl_c_exits_143_and_leaves_nothing(
     warm_mp3: Path, tiny: Path, tmp_path: Path, shared_cache_dir: Path
 ) -> None:
@@ -285,6 +291,7 @@ def test_sigterm_stops_a_render_like_ctrl_c_exits_143_and_leaves_nothing(
 # -- 4. the user's umask ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_outputs_sidecars_and_the_resume_file_follow_the_umask(
     tiny: Path, tmp_path: Path, shared_cache_dir: Path
 ) -> None:
@@ -302,7 +309,8 @@ def made_under(umask: int, tiny: Path, folder: Path, cache: Path) -> int:
         "PRACTICE_STATE_DIR": str(folder / "state"),
     }
     save_place = (
-        "import sys; from player import resume; from player.session.timeline import TimingOptions; "
+        "import sys; from player.live import resume; "
+        "from player.session.timeline import TimingOptions; "
         "resume.save(resume.Place(sys.argv[1], 3, TimingOptions(), 'en-us', 140))"
     )
     for command in (
@@ -330,6 +338,7 @@ def made_under(umask: int, tiny: Path, folder: Path, cache: Path) -> int:
 # -- 5. a WAV: no chapters claimed, no clipping ------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_wav_render_claims_no_chapters_and_never_clips(run_cli: Run, tmp_path: Path) -> None:
     result = run_cli("render", "healthy-spine", "-o", "hs.wav")
     assert result.returncode == 0, result.stderr
@@ -361,6 +370,7 @@ def test_a_clip_at_full_scale_is_turned_down_under_the_ceiling() -> None:
     assert under_ceiling(soft) == soft
 
 
+@pytest.mark.slow
 def test_an_mp3_render_counts_the_chapters_it_holds(run_cli: Run, tiny: Path) -> None:
     result = run_cli("render", "tiny.yaml", "-o", "tiny.mp3")  # one section
     assert re.fullmatch(r"Wrote tiny\.mp3 \(0:\d\d, 1 chapter\)\.\n", result.stderr)
@@ -374,6 +384,7 @@ ENCODERS_THAT_FAIL_AT_ONCE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body", ENCODERS_THAT_FAIL_AT_ONCE.values(), ids=list(ENCODERS_THAT_FAIL_AT_ONCE)
 )

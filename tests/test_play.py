@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from player.audio.pcm import SAMPLE_RATE, frame_at, frames_between, read_wav_data
+from player.errors import PlaceProblem
 from player.live import resume
 from player.live.console import commands_in, screen_lines
 from player.live.scheduler import (
@@ -347,7 +348,7 @@ def test_a_place_is_remembered_whole_and_a_damaged_one_is_refused(tmp_path, monk
     files = list((tmp_path / "state" / "places").iterdir())
     assert len(files) == 1 and files[0].suffix == ".json"  # no temporary file left
     files[0].write_text("{garbage")
-    with pytest.raises(resume.PlaceProblem, match="play without --resume"):
+    with pytest.raises(PlaceProblem, match="play without --resume"):
         resume.load(script)  # said, not silently replaced by the beginning (test_inputs.py)
     resume.forget(script)
     assert not files[0].exists()
@@ -457,6 +458,8 @@ def play_env(tmp_path: Path, shared_cache_dir: Path) -> dict[str, str]:
 # -- real processes through ALSA ----------------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_play_sounds_exactly_the_rendered_session_starting_at_once_on_a_cold_cache(
     tmp_path, write_script, play_env
 ):
@@ -501,6 +504,8 @@ def test_play_sounds_exactly_the_rendered_session_starting_at_once_on_a_cold_cac
     assert min(starts) < 1.0
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_a_long_session_starts_on_a_cold_cache_long_before_its_speech_is_made(tmp_path, play_env):
     session = "low-back-release"
     script = load_script(resolve(session))
@@ -525,6 +530,8 @@ def test_a_long_session_starts_on_a_cold_cache_long_before_its_speech_is_made(tm
     wait_for(lambda: not any(map(running, workers)), 10, "the speech worker to end")
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_no_sound_device_is_one_plain_sentence_and_exit_69(tmp_path, write_script, play_env):
     script = write_script(PLAY_CHECK)
     alsa = tmp_path / "no-device.conf"
@@ -540,6 +547,8 @@ def test_no_sound_device_is_one_plain_sentence_and_exit_69(tmp_path, write_scrip
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_ctrl_c_remembers_the_step_and_resume_starts_it_again_after_a_re_entry(
     tmp_path, write_script, play_env
 ):
@@ -600,6 +609,8 @@ def settled_size(path: Path, quiet_s: float = 0.3, timeout_s: float = 10) -> int
     return size
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
     tmp_path, write_script, play_env
 ):
@@ -843,6 +854,8 @@ def cue_onsets(captured: bytes, reference: bytes, events: list[dict], rate: floa
     return found
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_cues_sound_on_time_in_real_time_through_pulseaudio(
     tmp_path, write_script, play_env, pulseaudio
 ):
@@ -905,6 +918,7 @@ def late_pieces(log: str) -> dict[int, int]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", [("--avoid", "twist"), ("--length", "10m")])
 def test_resume_refuses_options_that_change_the_steps(run_cli, option):
     result = run_cli("play", "healthy-spine", "--resume", *option)

@@ -6,8 +6,9 @@ import pytest
 
 from .readme_figures import differences
 
+pytestmark = pytest.mark.slow  # every transcript is a real command
 
-@pytest.mark.slow
+
 def test_every_readme_transcript_and_figure_is_what_the_program_prints(tmp_path):
     found = differences(tmp_path)
     assert not found, (

@@ -20,6 +20,7 @@ from player.session.script import load_script
 from player.session.timeline import TimingOptions
 
 pocketsphinx = pytest.importorskip("pocketsphinx")
+pytestmark = pytest.mark.slow  # real speech, rendered and decoded
 
 RATE = 16_000  # the acoustic model's rate
 ONSET_TOLERANCE_MS = 50
@@ -80,7 +81,6 @@ class Heard:
         )
 
 
-@pytest.mark.slow
 def test_the_cues_are_heard_in_order_at_the_timeline_times(
     write_script, settings, shared_cache, tmp_path
 ):

@@ -70,6 +70,7 @@ def decode(path: Path) -> bytes:
     ).stdout
 
 
+@pytest.mark.slow
 def test_the_mp3_decodes_to_exactly_the_timeline_length_with_a_chapter_per_section(short, tmp_path):
     out = tmp_path / "short.mp3"
     render(short, out)
@@ -115,6 +116,7 @@ def test_the_mp3_decodes_to_exactly_the_timeline_length_with_a_chapter_per_secti
     assert "Props: a mat." in probe["format"]["tags"]["comment"]
 
 
+@pytest.mark.slow
 def test_every_cue_sounds_exactly_at_its_timeline_time(short, tmp_path):
     out = tmp_path / "short.wav"
     render(short, out)
@@ -134,6 +136,7 @@ def test_every_cue_sounds_exactly_at_its_timeline_time(short, tmp_path):
             assert max(abs(s) for s in before) == 0  # and nothing sounds just before it
 
 
+@pytest.mark.slow
 def test_bells_sound_where_the_timeline_puts_them(short, tmp_path):
     out = tmp_path / "short.wav"
     render(short, out)
@@ -145,12 +148,14 @@ def test_bells_sound_where_the_timeline_puts_them(short, tmp_path):
         assert max(abs(s) for s in window) > 3_000
 
 
+@pytest.mark.slow
 def test_the_wav_is_the_mixer_output_byte_for_byte(short, tmp_path):
     out = tmp_path / "short.wav"
     render(short, out)
     assert read_wav_data(out) == b"".join(session_pcm(short.timeline, short.clips.paths))
 
 
+@pytest.mark.slow
 def test_an_interrupted_render_leaves_the_previous_file_and_no_temporary(short, tmp_path):
     out = tmp_path / "short.mp3"
     out.write_bytes(b"previous render")
@@ -173,6 +178,7 @@ def test_an_interrupted_render_leaves_the_previous_file_and_no_temporary(short, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.mp3", "short.yaml"]
 
 
+@pytest.mark.slow
 def test_without_ffmpeg_an_mp3_render_says_so_and_keeps_the_previous_file(
     short, tmp_path, monkeypatch
 ):
@@ -184,11 +190,13 @@ def test_without_ffmpeg_an_mp3_render_says_so_and_keeps_the_previous_file(
     assert out.read_bytes() == b"previous render"
 
 
+@pytest.mark.slow
 def test_an_output_folder_that_does_not_exist_is_an_output_error(short, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         render(short, tmp_path / "missing" / "out.mp3")
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_an_output_error_and_leaves_nothing(short, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
@@ -207,6 +215,7 @@ def test_a_full_disk_is_an_output_error_and_leaves_nothing(short, tmp_path):
 FFPROBE_JSON = ["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json"]
 
 
+@pytest.mark.slow
 def test_the_id3_tag_carries_any_text_and_a_table_of_contents(tmp_path, short):
     from player.session.timeline import Chapter
 
@@ -241,6 +250,7 @@ def test_the_built_in_session_renders_and_decodes_to_its_timeline(settings, shar
     assert abs(len(decode(out)) / 2 / SAMPLE_RATE * 1000 - compiled.timeline.duration_ms) <= 50
 
 
+@pytest.mark.slow
 def test_the_mp3_is_mastered_to_minus_19_lufs_under_minus_1_dbtp(short, tmp_path):
     out = tmp_path / "short.mp3"
     render(short, out)
@@ -267,6 +277,7 @@ def test_the_mp3_is_mastered_to_minus_19_lufs_under_minus_1_dbtp(short, tmp_path
     assert true_peak <= -1.0
 
 
+@pytest.mark.slow
 def test_mastering_is_measured_once_per_voice_and_each_clip_mastered_once(
     short, tmp_path, shared_cache
 ):
@@ -282,6 +293,7 @@ def test_mastering_is_measured_once_per_voice_and_each_clip_mastered_once(
     assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
 
 
+@pytest.mark.slow
 def test_a_damaged_mastered_clip_is_made_again(short, tmp_path, shared_cache):
     render(short, tmp_path / "first.mp3", cache=shared_cache)
     victim = sorted((shared_cache.root / "mastered").rglob("*.wav"))[0]
@@ -290,6 +302,7 @@ def test_a_damaged_mastered_clip_is_made_again(short, tmp_path, shared_cache):
     assert decode(tmp_path / "first.mp3") == decode(tmp_path / "second.mp3")
 
 
+@pytest.mark.slow
 def test_a_clip_that_vanishes_mid_render_is_a_failure_not_an_output_problem(short, tmp_path):
     from player.audio.mix import clip_pcm
     from player.errors import OutputError, PracticeError
@@ -318,6 +331,7 @@ def test_bells_are_made_once_and_kept_beside_the_clips(tmp_path):
     assert read_wav_data(stored) == made
 
 
+@pytest.mark.slow
 def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
     write_script, settings, tmp_path
 ):
@@ -337,6 +351,7 @@ def test_the_gain_measured_during_synthesis_is_the_gain_measured_after_it(
     assert early == _measure_gain(compiled.clips.paths, tmp_path / "again.json")
 
 
+@pytest.mark.slow
 def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
     from functools import partial
 
@@ -370,6 +385,7 @@ def test_a_bell_under_the_limit_is_mastered_by_its_gain_alone(tmp_path):
     assert max(map(abs, loud)) <= LIMIT_LINEAR * 32767 + 1
 
 
+@pytest.mark.slow
 def test_a_cache_that_cannot_hold_mastered_speech_still_renders_the_same_mp3(short, tmp_path):
     """The mastered clips and bells the cache cannot keep are kept for this render only."""
     from player.speech.cache import SpeechCache
@@ -384,8 +400,9 @@ def test_a_cache_that_cannot_hold_mastered_speech_still_renders_the_same_mp3(sho
     assert not list(tmp_path.glob(".*.mp3*"))
 
 
+@pytest.mark.slow
 def test_a_stopped_render_stops_its_mastering_too(write_script, settings, tmp_path):
-    from player.pipeline import RenderStopped
+    from player.errors import RenderStopped
     from player.speech.cache import SpeechCache
 
     cache = SpeechCache(tmp_path / "cache")

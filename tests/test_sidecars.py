@@ -6,6 +6,8 @@ import json
 import os
 import re
 
+import pytest
+
 from player.session.sidecars import podcast_chapters, webvtt
 from player.session.timeline import Chapter, Event, Timeline
 
@@ -44,6 +46,7 @@ def test_podcast_chapters_are_the_sections_in_seconds():
     ]
 
 
+@pytest.mark.slow
 def test_render_writes_both_sidecars_beside_the_audio(run_cli, tmp_path):
     result = run_cli(
         "render",
@@ -67,6 +70,7 @@ def test_render_writes_both_sidecars_beside_the_audio(run_cli, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_sidecar_may_not_overwrite_the_audio_or_a_special_file(run_cli, tmp_path):
     result = run_cli("render", "healthy-spine", "-o", "hs.mp3", "--cues", "hs.mp3")
     assert result.returncode == 2 and "nor a FILE.vtt for the cues" in result.stderr
@@ -83,18 +87,21 @@ def test_a_sidecar_may_not_overwrite_the_audio_or_a_special_file(run_cli, tmp_pa
     assert fifo.is_fifo() and not (tmp_path / "hs.wav").exists()
 
 
+@pytest.mark.slow
 def test_a_sidecar_that_cannot_be_written_stops_the_render_before_it_starts(run_cli, tmp_path):
     result = run_cli("render", "healthy-spine", "-o", "hs.wav", "--cues", "missing/hs.vtt")
     assert result.returncode == 74 and "the folder missing does not exist" in result.stderr
     assert not (tmp_path / "hs.wav").exists()
 
 
+@pytest.mark.slow
 def test_render_all_wants_a_folder(run_cli, tmp_path):
     result = run_cli("render", "--all", "-o", "library.mp3")
     assert result.returncode == 2 and "names a folder" in result.stderr
     assert not (tmp_path / "library.mp3").exists()
 
 
+@pytest.mark.slow
 def test_cues_takes_an_amount_and_a_vtt_file_together(run_cli, tmp_path):
     result = run_cli("render", "healthy-spine", "-o", "hs.wav", "--cues", "minimal",
                      "--cues", "hs.vtt")  # fmt: skip

@@ -36,6 +36,7 @@ def test_espeak_reports_its_version():
     assert re.fullmatch(r"\d+\.\d+.*", espeak_version())
 
 
+@pytest.mark.slow
 def test_a_cue_becomes_a_trimmed_session_format_wav(settings, tmp_path):
     (path,) = speak(settings, tmp_path, ["Breathe in slowly."])
     frames = read_wav_frames(path)
@@ -47,6 +48,7 @@ def test_a_cue_becomes_a_trimmed_session_format_wav(settings, tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+@pytest.mark.slow
 def test_each_cue_gets_its_own_clip_across_both_workers(settings, tmp_path):
     texts = [f"Cue number {n} of the practice." for n in range(1, 9)] + ["Rest now, and let go."]
     paths = speak(settings, tmp_path, texts, workers=2)
@@ -55,6 +57,7 @@ def test_each_cue_gets_its_own_clip_across_both_workers(settings, tmp_path):
     assert len({read_wav_data(p) for p in paths}) == len(paths)
 
 
+@pytest.mark.slow
 def test_the_default_voice_is_calm_and_clear_about_160_words_a_minute(settings, tmp_path):
     paths = speak(settings, tmp_path, CALM_PARAGRAPH)
     seconds = sum(read_wav_frames(p) for p in paths) / SAMPLE_RATE
@@ -63,6 +66,7 @@ def test_the_default_voice_is_calm_and_clear_about_160_words_a_minute(settings, 
     assert settings.voice == "en-us+klatt"
 
 
+@pytest.mark.slow
 def test_a_faster_rate_speaks_faster(tmp_path):
     (slow,) = speak(voice_settings(rate=120), tmp_path / "slow", ["Breathe in and lift the chest."])
     (fast,) = speak(voice_settings(rate=220), tmp_path / "fast", ["Breathe in and lift the chest."])
@@ -81,6 +85,7 @@ def test_an_unknown_voice_or_variant_is_refused_not_silently_ignored(tmp_path, v
         speak(voice_settings(voice=voice), tmp_path, ["Hello."])
 
 
+@pytest.mark.slow
 def test_text_that_crashes_the_engine_is_named_and_the_rest_still_speak(settings, tmp_path):
     texts = ["Before the crash.", "s'" * 400, "After the crash."]
     jobs = [
@@ -98,6 +103,7 @@ def test_text_that_crashes_the_engine_is_named_and_the_rest_still_speak(settings
     assert read_wav_frames(tmp_path / "again.wav")
 
 
+@pytest.mark.slow
 def test_a_hung_engine_is_stopped_at_its_deadline_and_replaced(settings, tmp_path):
     slow_text = "This cue takes a while to speak. " * 12
 
@@ -116,6 +122,7 @@ def test_a_hung_engine_is_stopped_at_its_deadline_and_replaced(settings, tmp_pat
     assert read_wav_frames(tmp_path / "next.wav")
 
 
+@pytest.mark.slow
 def test_text_with_diacritics_is_spoken(settings, tmp_path):
     (path,) = speak(settings, tmp_path, ["Rest now in Śavāsana."])
     assert read_wav_frames(path) > SAMPLE_RATE // 2
@@ -143,6 +150,7 @@ def test_a_missing_pyttsx3_is_a_missing_dependency_with_the_fix(monkeypatch):
         pyttsx3_version()
 
 
+@pytest.mark.slow
 def test_the_same_text_gives_the_same_samples_in_any_order_worker_count_and_process(
     settings, tmp_path
 ):

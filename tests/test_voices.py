@@ -153,6 +153,7 @@ def test_every_listed_variant_speaks_and_changes_the_voice(
     assert not failed, "\n".join(failed)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("voice", "message"),
     [
@@ -183,6 +184,7 @@ def test_a_voice_or_variant_not_listed_is_refused_in_one_sentence(
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("voice", "hint"),
     [
@@ -220,6 +222,7 @@ def test_piper_names_match_in_any_case_and_by_their_model_name(name: str) -> Non
     assert settings.key(WORD) == voice_settings("joe").key(WORD)
 
 
+@pytest.mark.slow
 @needs_neural
 def test_joe_by_its_model_name_speaks_through_the_command(tmp_path: Path) -> None:
     out = tmp_path / "joe.wav"
@@ -230,6 +233,8 @@ def test_joe_by_its_model_name_speaks_through_the_command(tmp_path: Path) -> Non
     assert spoken(out) == ""
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_doctor_says_what_is_wrong_with_a_voice_and_what_to_do(tmp_path: Path) -> None:
     result = practice("doctor", "--voice", "xyz", folder=tmp_path)
     assert result.returncode != 0
@@ -242,12 +247,15 @@ def test_doctor_says_what_is_wrong_with_a_voice_and_what_to_do(tmp_path: Path) -
             assert lines[number + 1].removeprefix("     -> ").strip()
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_doctor_passes_a_listed_voice_that_espeak_itself_calls_otherwise(tmp_path: Path) -> None:
     result = practice("doctor", "--voice", "en-gb", folder=tmp_path)
     assert "ok   speech: espeak-ng " in result.stdout, result.stdout
     assert "speaks with the voice en-gb at rate 140" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_bad_voice_in_the_config_file_is_one_sentence_for_list(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('voice = "en-us+/etc/passwd"\n', encoding="utf-8")
@@ -263,6 +271,8 @@ def test_a_bad_voice_in_the_config_file_is_one_sentence_for_list(tmp_path: Path)
     assert f"unknown voice 'xyz': {UNKNOWN_HINT}" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.device
 def test_a_listed_voice_in_the_config_file_is_the_voice_doctor_checks(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('voice = "EN-GB+Alex"\n', encoding="utf-8")

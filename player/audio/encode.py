@@ -19,16 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from player.atomic import output_mode
+from player.audio import ffmpeg
+from player.audio.ffmpeg import FFMPEG_FIX
 from player.audio.id3 import TEXT_FRAMES, id3_tag
 from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, plain_wav_frames
-from player.audio.watchdog import FFMPEG_FIX, Watchdog
-from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
+from player.audio.watchdog import Watchdog
+from player.errors import (
+    MissingDependency,
+    OutputError,
+    PracticeError,
+    UsageProblem,
+    install_command,
+    not_installed,
+)
 from player.session.timeline import Chapter, clock
 
-MP3_BITRATE = "64k"  # mono speech: clear at 64 kbps, about 29 MB for a 60-minute session
-# LAME's -q 7: about twice as fast as ffmpeg's default for libmp3lame, and at 64 kbps mono
-# speech the difference is not audible (the encoder's time dominates a warm render)
-MP3_LAME_QUALITY = "7"
 SUFFIXES = (".mp3", ".wav")
 PART_MARKER = "render-"  # .NAME.PID.render-XXXX.mp3.part: the pid names the writer
 COPY_CHUNK = 1 << 20
@@ -92,10 +97,10 @@ def check_output_path(out: Path) -> None:
     """Refuse an unknown suffix or a missing ffmpeg before any work is done."""
     if out.suffix.lower() not in SUFFIXES:
         raise UsageProblem(f"cannot write {out.name}: name the output .mp3 or .wav")
-    if out.suffix.lower() == ".mp3" and not shutil.which("ffmpeg"):
+    if out.suffix.lower() == ".mp3" and not ffmpeg.installed():
         raise MissingDependency(
             "ffmpeg is not installed, and MP3 needs it: install it with "
-            "`sudo apt-get install ffmpeg`, or render to a .wav file"
+            f"{install_command('ffmpeg')}, or render to a .wav file"
         )
     check_folder_writable(out)
 
@@ -316,18 +321,10 @@ def _write_mp3(
     """ffmpeg encodes the audio alone (one input is a quarter faster than two, see id3.py)
     into a second temporary file; the tag and that audio then make up `tmp`."""
     audio = _sibling_part(tmp)
-    if size is None:
-        source = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]
-    else:
-        source = ["-f", "wav"]
+    if size is not None:
         pcm = _with_wav_header(pcm, size)
     try:
-        command = [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *source, "-i", "pipe:0",
-            "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-compression_level", MP3_LAME_QUALITY,
-            "-id3v2_version", "0", "-map_metadata", "-1",
-            "-f", "mp3", str(audio),
-        ]  # fmt: skip
+        command = ffmpeg.encode_mp3_command(str(audio), wav_input=size is not None)
         _run_encoder(command, pcm, advance, stop)
         text = {key: getattr(tags, key) for key in TEXT_FRAMES}
         with tmp.open("wb") as out, audio.open("rb") as encoded:
@@ -381,9 +378,7 @@ def _run_encoder(
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=errors)
         except FileNotFoundError:
-            raise MissingDependency(
-                "ffmpeg is not installed: install it with `sudo apt-get install ffmpeg`"
-            ) from None
+            raise MissingDependency(not_installed("ffmpeg")) from None
         with Watchdog(process, "encoding the MP3", stop) as dog:
             code = _feed(process, pcm, advance, dog)
         errors.seek(0)

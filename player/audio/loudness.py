@@ -8,8 +8,8 @@ import tempfile
 from collections.abc import Iterable
 from contextlib import suppress
 
-from player.audio.pcm import CHANNELS, SAMPLE_RATE
-from player.audio.watchdog import FFMPEG_FIX, Watchdog
+from player.audio.ffmpeg import FFMPEG_FIX, measure_command
+from player.audio.watchdog import Watchdog
 from player.errors import PracticeError
 
 # Only the summary: the meter's line for every 100 ms goes to the verbose log (printing them
@@ -19,11 +19,7 @@ METER = "ebur128=framelog=verbose"
 
 def loudness_lufs(pcm: Iterable[bytes], chain: str = "") -> float:
     """Integrated loudness of session-format PCM (through `chain`, if given), by ebur128."""
-    command = [
-        "ffmpeg", "-hide_banner", "-nostats", "-f", "s16le", "-ar", str(SAMPLE_RATE),
-        "-ac", str(CHANNELS), "-i", "pipe:0",
-        "-af", f"{chain},{METER}" if chain else METER, "-f", "null", "-",
-    ]  # fmt: skip
+    command = measure_command(f"{chain},{METER}" if chain else METER)
     # the report goes to a file, so a full pipe cannot stall ffmpeg
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

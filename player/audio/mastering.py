@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from player.atomic import write_text_atomically
+from player.audio.ffmpeg import FFMPEG_FIX, filter_pcm_command
 from player.audio.loudness import loudness_lufs
 from player.audio.mix import (  # pydub, imported there with its warning silenced
     AudioSegment,
@@ -39,7 +40,7 @@ from player.audio.pcm import (
     write_wav_atomically,
 )
 from player.audio.sounds import BELL_VERSION, stored_bell_pcm
-from player.audio.watchdog import FFMPEG_FIX, Watchdog
+from player.audio.watchdog import Watchdog
 from player.errors import OutputError, PracticeError
 from player.session.script import BellSound
 from player.session.timeline import BELL_MS
@@ -320,12 +321,7 @@ def _master_batch(
     """One ffmpeg run masters every missing piece: they go in one after another, padded with
     silence, and come out in the same order and lengths, each written as it completes; only
     one piece is in memory at a time."""
-    command = [
-        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "-i", "pipe:0",
-        "-af", f"volume={gain_db:.2f}dB,{LIMITER}",
-        "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "pipe:1",
-    ]  # fmt: skip
+    command = filter_pcm_command(f"volume={gain_db:.2f}dB,{LIMITER}")
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

@@ -12,7 +12,7 @@ with warnings.catch_warnings():
     # pydub looks for ffmpeg at import and warns when it is missing; we check for ffmpeg
     # ourselves where it is needed, with a message that says how to install it.
     warnings.simplefilter("ignore", RuntimeWarning)
-    from pydub import AudioSegment
+    from pydub import AudioSegment as AudioSegment  # for mastering too: imported quietly here
 
 from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, frames_between, silence
 from player.audio.sounds import breath_tone_pcm, stored_bell_pcm
@@ -65,7 +65,8 @@ def bell_at(sound: str, bells: Path | None, volume: BellVolume) -> bytes:
     if not gain:
         return pcm
     quiet = AudioSegment(pcm, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=CHANNELS)
-    return quiet.apply_gain(gain).raw_data
+    louder: bytes = quiet.apply_gain(gain).raw_data
+    return louder
 
 
 @lru_cache(maxsize=CLIP_MEMORY)
@@ -83,7 +84,8 @@ def clip_pcm(path: Path) -> bytes:
         clip = (
             clip.set_frame_rate(SAMPLE_RATE).set_sample_width(SAMPLE_WIDTH).set_channels(CHANNELS)
         )
-    return clip.raw_data
+    pcm: bytes = clip.raw_data
+    return pcm
 
 
 def under_ceiling(pcm: bytes) -> bytes:

@@ -44,7 +44,7 @@ def silence(frames: int) -> bytes:
     return bytes(frames * SAMPLE_WIDTH)
 
 
-def samples_of(data: bytes) -> array.array:
+def samples_of(data: bytes) -> array.array[int]:
     samples = array.array("h")
     samples.frombytes(data)
     if sys.byteorder == "big":
@@ -52,7 +52,7 @@ def samples_of(data: bytes) -> array.array:
     return samples
 
 
-def bytes_of(samples: array.array) -> bytes:
+def bytes_of(samples: array.array[int]) -> bytes:
     if sys.byteorder == "big":
         samples = array.array("h", samples)
         samples.byteswap()
@@ -72,7 +72,7 @@ def trim_silence(data: bytes) -> bytes:
     return bytes_of(fade_edges(samples[first:last]))
 
 
-def _loud_edges(samples: array.array) -> tuple[int, int] | None:
+def _loud_edges(samples: array.array[int]) -> tuple[int, int] | None:
     """Where the sound starts and ends (first loud sample, one past the last), or None.
 
     Blocks whose max and min (computed in C) stay under the threshold are skipped whole:
@@ -87,7 +87,7 @@ def _loud_edges(samples: array.array) -> tuple[int, int] | None:
     return first, last + 1
 
 
-def _loud_in(samples: array.array, start: int, step: int) -> Iterator[int]:
+def _loud_in(samples: array.array[int], start: int, step: int) -> Iterator[int]:
     """Indices of the loud samples of the block at `start`, in the direction of `step`."""
     begin, end = max(0, start), start + SCAN_BLOCK
     block = samples[begin:end]
@@ -98,7 +98,7 @@ def _loud_in(samples: array.array, start: int, step: int) -> Iterator[int]:
             yield begin + i
 
 
-def fade_edges(samples: array.array) -> array.array:
+def fade_edges(samples: array.array[int]) -> array.array[int]:
     """Ramp the first and last few milliseconds so a clip joins silence without a click."""
     count = min(len(samples) // 2, SAMPLE_RATE * EDGE_FADE_MS // 1000)
     for i in range(count):

@@ -74,7 +74,7 @@ def _add_partial(mix: list[float], hz: float, amplitude: float, decay_s: float) 
         phasor *= step
 
 
-def _shape(mix: list[float]) -> array.array:
+def _shape(mix: list[float]) -> array.array[int]:
     """Soft attack, a fade to true silence at the end, and scaling to the bell's peak."""
     attack = SAMPLE_RATE * ATTACK_MS // 1000
     release = len(mix) // 5

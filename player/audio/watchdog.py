@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
 
+from player.audio.ffmpeg import FFMPEG_FIX
 from player.errors import PracticeError
 
 # Generous: ffmpeg takes in a second of session in well under a millisecond here, and a busy
 # machine slows that a hundredfold at worst; a program silent for a whole minute is stuck.
 STALL_S = 60.0
-FFMPEG_FIX = "reinstall ffmpeg (`sudo apt-get install --reinstall ffmpeg`) or render to a .wav file"
 
 _running: set[subprocess.Popen[bytes]] = set()
 _running_lock = threading.Lock()

@@ -1,6 +1,7 @@
-"""The `practice` command: click only. Options are read and checked here, each command calls
-the library, and every error becomes one sentence and an exit code in one place."""
+"""The `practice` command: click only. options.py reads the options (with the rules of
+player.request) into one Request per command, commands.py holds the commands, each calling
+the library, and main.py turns every error into one sentence and an exit code."""
 
-from player.cli.commands import main
+from player.cli.main import main
 
 __all__ = ["main"]

@@ -24,7 +24,7 @@ import os
 from typing import Any, Protocol
 
 from player.audio.pcm import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
-from player.errors import MissingDependency
+from player.errors import MissingDependency, NoSoundDevice
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,6 @@ _ALSA_ERROR_HANDLER = ctypes.CFUNCTYPE(
     None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
 )
 _quiet_handler: Any = None  # kept alive for the life of the process: ALSA holds a pointer to it
-
-
-class NoSoundDevice(MissingDependency):
-    """No sound device can play here (exit 69, as `practice doctor` reports it)."""
 
 
 class Playing(Protocol):
@@ -75,7 +71,8 @@ class SimpleaudioOutput:
 
     def play(self, pcm: bytes) -> Playing:
         try:
-            return self._play_buffer(pcm, CHANNELS, SAMPLE_WIDTH, SAMPLE_RATE)
+            playing: Playing = self._play_buffer(pcm, CHANNELS, SAMPLE_WIDTH, SAMPLE_RATE)
+            return playing
         except self._error as err:
             raise NoSoundDevice(
                 "no sound device could play: connect or enable one, or make an MP3 with "

@@ -14,58 +14,29 @@ import queue
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from player import interrupt
-from player.errors import MissingDependency, PracticeError, UsageProblem
+from player.errors import BadValue
 from player.live import resume
 from player.live.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.live.console import Console, terminal_attached
 from player.live.device import SimpleaudioOutput
 from player.live.scheduler import Command, Outcome, Player
 from player.pipeline import Compiled, compile_session
+from player.request import Request, VoiceChoice, check_voice
 from player.session.library import resolve
 from player.session.script import Script, load_script
 from player.session.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
 from player.speech.cache import SpeechCache, default_cache_dir
 from player.speech.clips import usable_cache
-from player.speech.pool import DEFAULT_RATE, DEFAULT_VOICE, voice_settings
 
 log = logging.getLogger(__name__)
 
 SETTLING = "Settling in"
 SETTLE_TEXT = "Take a few moments to lie down and settle. The practice begins with a bell."
-
-
-# The options a remembered place brings back, unless given again on the command line; each
-# with the TimingOptions fields it sets.
-TIMING_OPTIONS = {
-    "pace": ("pace",),
-    "breath": ("inhale_ms", "exhale_ms"),
-    "cues": ("cues",),
-    "avoid": ("avoid",),
-    "breath_tones": ("breath_tones",),
-    "bells": ("bells",),
-}
-
-
-STEP_CHANGING_OPTIONS = frozenset({"avoid", "length"})
-
-
-@dataclass(frozen=True)
-class PlayRequest:
-    session: str
-    timing: TimingOptions = field(default_factory=TimingOptions)
-    voice: str = DEFAULT_VOICE
-    rate: int = DEFAULT_RATE
-    voice_model: Path | None = None
-    cache_dir: Path | None = None
-    length_ms: int | None = None  # fit the session to this length first (all cues are made)
-    delay_ms: int = 0
-    resume: bool = False
-    explicit: frozenset[str] = frozenset()  # the options given on the command line
 
 
 class KeyQueue:
@@ -89,18 +60,20 @@ def reentry_text(section: str) -> str:
 
 
 def play(
-    request: PlayRequest,
+    request: Request,
     report: Callable[[str], None],
     on_fit: Callable[[Compiled], None] = lambda compiled: None,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> Outcome:
     """Play the session; `report` gets the closing line (finished, or where it stopped)."""
-    path = resolve(request.session)
+    assert request.session is not None  # play always names one
+    session = request.session
+    path = resolve(session)
     script = load_script(path)
     request, start_step = _with_place(request, path, script)
-    settings = voice_settings(request.voice, request.rate, request.voice_model)
-    output = SimpleaudioOutput(request.session)
+    settings = request.voice.settings()
+    output = SimpleaudioOutput(session)
     commands = KeyQueue()
     with (
         _signals_interrupt(),
@@ -110,11 +83,13 @@ def play(
         if request.length_ms is not None:  # fitting needs every clip's length first
             fitted = compile_session(script, timing, settings, cache, None, request.length_ms)
             on_fit(fitted)
-            timing = fitted.fit.options if fitted.fit else timing
+            timing = fitted.timeline.options  # the pace and the steps the fit chose
         text = _prelude_text(script, timing, start_step, request)
         extra = {text: SETTLING} if text else {}
         with SpeechAhead(script, timing, settings, cache, extra, start_step) as ahead:
-            prelude = _prelude(text, ahead.clip_ms(text), request.delay_ms) if text else None
+            prelude = (
+                _prelude(text, ahead.clip_ms(text), request.delay_ms, timing) if text else None
+            )
 
             def remember(step: int) -> None:
                 played = replace(timing, pace=player.target_pace)
@@ -140,86 +115,64 @@ def play(
             except BaseException:
                 if player.started:
                     remember(player.step)
-                    report(_stopped_line(request.session, script, player.step))
+                    report(_stopped_line(session, script, player.step))
                 raise
             if outcome == "finished":
                 resume.forget(path)
                 report(f"Finished {script.title}.")
             else:
                 remember(player.step)
-                report(_stopped_line(request.session, script, player.step))
+                report(_stopped_line(session, script, player.step))
     return outcome
 
 
-def _with_place(request: PlayRequest, path: Path, script: Script) -> tuple[PlayRequest, int]:
-    """With --resume: the remembered step and options, except those given anew."""
+def _with_place(request: Request, path: Path, script: Script) -> tuple[Request, int]:
+    """With --resume: the remembered step and options, except those given anew (the request
+    refused, when it was made, the options that would change which steps there are)."""
     if not request.resume:
         return request, 0
-    renumbering = sorted(request.explicit & STEP_CHANGING_OPTIONS)
-    if renumbering:
-        # the place is a step number, and these options change which steps there are
-        raise UsageProblem(
-            f"--resume continues with the steps the practice had; --{renumbering[0]} would "
-            "change them: resume without it, or start again without --resume"
-        )
     place = resume.load(path)
     if place is None:
         log.warning("no stopped practice of %s to resume: starting from the beginning", path)
         return replace(request, resume=False), 0
-    timing = place.timing
-    for option, names in TIMING_OPTIONS.items():
-        if option in request.explicit:
-            timing = replace(timing, **{name: getattr(request.timing, name) for name in names})
-    outline = build_timeline(script, timing, lambda text: PLACEHOLDER_MS)
+    model = Path(place.voice_model) if place.voice_model else None
+    resumed = request.resumed(place.timing, VoiceChoice(place.voice, place.rate, model))
+    outline = build_timeline(script, resumed.timing, lambda text: PLACEHOLDER_MS)
     last_step = max(event.step for event in outline.events)
     if place.step > last_step:  # a hand-edited place: it would end the session at once
         raise resume.unusable(
             resume.place_file(path), f"step {place.step} is past the last step, {last_step}"
         )
-    given = request.explicit
-    resumed = replace(
-        request,
-        timing=timing,
-        voice=request.voice if "voice" in given else place.voice,
-        rate=request.rate if "rate" in given else place.rate,
-        voice_model=request.voice_model if "voice_model" in given else _path(place),
-        length_ms=request.length_ms if "length" in given else None,  # kept in the timing
-    )
     _check_remembered_voice(resumed, path)
     return resumed, place.step
 
 
-def _check_remembered_voice(resumed: PlayRequest, path: Path) -> None:
+def _check_remembered_voice(resumed: Request, path: Path) -> None:
     """A voice or model from the place that cannot be used (gone, or edited) names the place
     file: the user never typed it."""
-    key = "voice_model" if resumed.voice_model else "voice"  # the model wins
-    if key in resumed.explicit:
+    key = resumed.voice.key
+    if key in resumed.given:
         return
     try:
-        voice_settings(resumed.voice, resumed.rate, resumed.voice_model)
-    except MissingDependency:
-        return  # not the place's fault: said when the voice is used
-    except PracticeError as err:
+        check_voice(resumed.voice)
+    except BadValue as err:
         raise resume.unusable(resume.place_file(path), f"{key}: {err.message}") from None
 
 
-def _path(place: resume.Place) -> Path | None:
-    return Path(place.voice_model) if place.voice_model else None
-
-
-def _place(path: Path, request: PlayRequest, step: int, timing: TimingOptions) -> resume.Place:
+def _place(path: Path, request: Request, step: int, timing: TimingOptions) -> resume.Place:
+    voice = request.voice
     return resume.Place(
         script=str(path.resolve()),
         step=step,
         timing=timing,
-        voice=request.voice,
-        rate=request.rate,
-        voice_model=str(request.voice_model) if request.voice_model else None,
+        voice=voice.name,
+        rate=voice.rate,
+        voice_model=str(voice.model) if voice.model else None,
     )
 
 
 def _prelude_text(
-    script: Script, timing: TimingOptions, start_step: int, request: PlayRequest
+    script: Script, timing: TimingOptions, start_step: int, request: Request
 ) -> str | None:
     """What is said before the first bell: time to lie down, or the re-entry after a stop."""
     if request.resume:
@@ -232,14 +185,15 @@ def _prelude_text(
     return SETTLE_TEXT if request.delay_ms > 0 else None
 
 
-def _prelude(text: str, clip_ms: int, delay_ms: int) -> Timeline:
-    """The settling-in: the words, then silence until `delay_ms` (at least a cue's gap)."""
+def _prelude(text: str, clip_ms: int, delay_ms: int, timing: TimingOptions) -> Timeline:
+    """The settling-in: the words, then silence until `delay_ms` (at least a cue's gap); it
+    carries the options of the session it leads into."""
     total = max(delay_ms, clip_ms + CUE_GAP_MS)
     events = (
         Event(0, clip_ms, "speech", SETTLING, text),
         Event(clip_ms, total, "silence", SETTLING),
     )
-    return Timeline(title=SETTLING, duration_ms=total, chapters=(), events=events)
+    return Timeline(title=SETTLING, duration_ms=total, chapters=(), events=events, options=timing)
 
 
 def _stopped_line(session: str, script: Script, step: int) -> str:

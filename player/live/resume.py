@@ -1,12 +1,12 @@
 """Remember where a live session stopped, so `practice play SESSION --resume` goes on there.
 
-One small JSON file per script (named by a hash of its full path) in the user's state
-folder: $PRACTICE_STATE_DIR, else $XDG_STATE_HOME/practice-player, else
-~/.local/state/practice-player. Written to a temporary file and renamed into place, so a
-place is whole or absent, never half-written. Failing to save a place is never an error;
-a place that is there but cannot be used is, when --resume asks for it: it is checked as
-strictly as the command line, since a hand-edited or damaged file must not play a session of
-a million hours or at a rate espeak refuses.
+One small JSON file per script (named by a hash of its full path) in `places/` in the
+user's state folder (player.paths.state_dir: $PRACTICE_STATE_DIR, else
+$XDG_STATE_HOME/practice-player, else ~/.local/state/practice-player). Written to a
+temporary file and renamed into place, so a place is whole or absent, never half-written.
+Failing to save a place is never an error; a place that is there but cannot be used is, when
+--resume asks for it: it is checked as strictly as the command line, since a hand-edited or
+damaged file must not play a session of a million hours or at a rate espeak refuses.
 """
 
 from __future__ import annotations
@@ -14,22 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import click
-
+from player import request
 from player.atomic import write_text_atomically
-from player.errors import PracticeError, quoted_key
+from player.errors import BadValue, PlaceProblem, quoted_key
+from player.paths import state_dir
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
 from player.session.timeline import TimingOptions
 
 log = logging.getLogger(__name__)
 
-STATE_ENV = "PRACTICE_STATE_DIR"
 FORMAT = 1
 MAX_PLACE_BYTES = 256 * 1024  # a place is a few hundred bytes; never read without bound
 
@@ -50,26 +48,11 @@ class Place:
     voice_model: str | None = None
 
 
-class PlaceProblem(PracticeError):
-    """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
-
-
 def unusable(path: Path, why: str) -> PlaceProblem:
     return PlaceProblem(
         f"the remembered place {path} cannot be used ({why}): play without --resume to "
         "start from the beginning, or delete that file"
     )
-
-
-def state_dir() -> Path:
-    if os.environ.get(STATE_ENV):
-        return Path(os.environ[STATE_ENV])
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "practice-player"
-    if os.name == "nt":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "practice-player"
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "practice-player"
 
 
 def place_file(script: Path) -> Path:
@@ -120,8 +103,8 @@ _TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions))
 
 
 def _checked(data: Any) -> Place:
-    """The place in a record, each value checked as the command line checks its option;
-    ValueError saying what is wrong."""
+    """The place in a record, each value checked by the reader of its option (player.request,
+    as the command line is); ValueError saying what is wrong."""
     record = _object(data, _PLACE_FIELDS, "")
     timing = _object(record["timing"], _TIMING_FIELDS, "timing: ")
     if record["format"] != FORMAT:
@@ -142,9 +125,9 @@ def _checked(data: Any) -> Place:
         raise ValueError("timing: avoid: the tags are not all text")
     if not all(type(line) is int and line > 0 for line in leave_out):
         raise ValueError("timing: leave_out: the steps left out are not all line numbers")
-    # the values as typed on the command line, read by `practice play`'s own options
-    breath_ms = (
-        _option("breath", f"{_seconds(breath[0])}:{_seconds(breath[1])}")
+    # the values as typed on the command line, read by the options' own readers
+    breath_ms: tuple[int | None, int | None] = (
+        _read(request.read_breath, "breath", f"{_seconds(breath[0])}:{_seconds(breath[1])}")
         if breath[0] is not None and breath[1] is not None
         else (None, None)
     )
@@ -152,18 +135,18 @@ def _checked(data: Any) -> Place:
         script=_typed(record, "script", str),
         step=step,
         timing=TimingOptions(
-            pace=_option("pace", str(_typed(timing, "pace", float, int))),
+            pace=_read(request.read_pace, "pace", str(_typed(timing, "pace", float, int))),
             inhale_ms=breath_ms[0],
             exhale_ms=breath_ms[1],
-            cues=_option("cues", _typed(timing, "cues", str)),
-            avoid=_option("avoid", ",".join(avoid)),
+            cues=_read(request.read_cue_amount, "cues", _typed(timing, "cues", str)),
+            avoid=_read(request.read_tags, "avoid", ",".join(avoid)),
             leave_out=frozenset(leave_out),
-            breath_tones=_option("breath_tones", _typed(timing, "breath_tones", bool)),
-            bells=_option("bells", _typed(timing, "bells", str)),
+            breath_tones=_typed(timing, "breath_tones", bool),
+            bells=_read(request.read_bells, "bells", _typed(timing, "bells", str)),
         ),
-        voice=_option("voice", _typed(record, "voice", str)),
-        rate=_option("rate", str(_typed(record, "rate", int))),
-        voice_model=str(_option("voice_model", voice_model)) if voice_model else None,
+        voice=_typed(record, "voice", str),
+        rate=_read(request.read_rate, "rate", str(_typed(record, "rate", int))),
+        voice_model=str(Path(voice_model)) if voice_model else None,
     )
 
 
@@ -203,12 +186,14 @@ def _seconds(ms: int) -> str:
     return f"{sign}{abs(ms) // 1000}.{abs(ms) % 1000:03d}"
 
 
-def _option(name: str, value: Any) -> Any:
-    from player.cli.commands import play_option_value  # the one place the options' rules are kept
+T = TypeVar("T")
 
+
+def _read(reader: Callable[[str], T], name: str, text: str) -> T:
+    """`text` read by the reader of the option `name`; ValueError naming the option."""
     try:
-        return play_option_value(name, value)
-    except click.BadParameter as err:
+        return reader(text)
+    except BadValue as err:
         raise ValueError(f"{name}: {err.message}") from None
 
 

@@ -103,7 +103,6 @@ class _Sounding:
     """The schedule of the piece that was started last, so what is heard can be told."""
 
     timeline: Timeline
-    pace: float
     origin: float
     prelude: bool
 
@@ -129,11 +128,12 @@ class Player:
         self.clock = clock
         self.on_step = on_step
         self.prelude = prelude
-        self.pace = pace  # the pace of self.timeline
         self.target_pace = pace  # the pace asked for; taken up at the next breath
-        self.start_step = max(start_step, self._final(pace).timeline.events[0].step)
+        session = self._final(pace).timeline
+        self.start_step = max(start_step, session.events[0].step)
         self.in_prelude = prelude is not None
-        self.timeline = prelude or self._final(pace).timeline
+        # what plays now; its options say its pace (the settling-in's: the session's)
+        self.timeline = prelude or session
         self.cursor = 0 if prelude else self._step_start(start_step)
         self.origin = 0.0
         self._anchor = True  # set the origin when the next piece is ready: start, jump, resume
@@ -206,7 +206,7 @@ class Player:
         if late > LATE_NOTE_S:
             log.debug("the piece at %s started %d ms late", _clock(piece.start_ms), late * 1000)
         self.started = True
-        self._sounding = _Sounding(self.timeline, self.pace, self.origin, self.in_prelude)
+        self._sounding = _Sounding(self.timeline, self.origin, self.in_prelude)
         self._report_step(piece)
         self.cursor = piece.end_ms
         return None
@@ -330,7 +330,7 @@ class Player:
         sounding = self._sounding
         if sounding is None:
             return
-        self.timeline, self.pace = sounding.timeline, sounding.pace
+        self.timeline = sounding.timeline
         self.in_prelude = sounding.prelude
         position = round((self.clock() - sounding.origin) * 1000)
         position = min(max(position, 0), self.timeline.duration_ms)
@@ -351,7 +351,8 @@ class Player:
                 self.cursor = 0
         else:
             step = self._target_step(forward)
-            self.pace = self.target_pace  # a jump is a fresh start: the new pace applies at once
+            # a jump is a fresh start: the new pace applies at once
+            self.timeline = self._final(self.target_pace).timeline
             self.cursor = self._step_start(step) if step is not None else self._end()
             log.debug("%s to step %s", "skip" if forward else "back", step)
         self._sounding = None  # until the next piece sounds, the cursor is what is heard
@@ -382,7 +383,7 @@ class Player:
     def _enter_session(self, at: float) -> None:
         """The settling-in is over: the session starts at `start_step`, at time `at`."""
         self.in_prelude = False
-        self.pace = self.target_pace
+        self.timeline = self._final(self.target_pace).timeline
         self.cursor = self._step_start(self.start_step)
         self.timeline = self._final(self.pace).timeline
         self.origin = at - self.cursor / 1000
@@ -414,7 +415,7 @@ class Player:
             _clock(start),
         )
         self.origin += (self.cursor - start) / 1000
-        self.pace, self.timeline, self.cursor = self.target_pace, final.timeline, start
+        self.timeline, self.cursor = final.timeline, start
         return None
 
     def _step_start(self, step: int) -> int:
@@ -429,6 +430,11 @@ class Player:
             if start <= final.until_ms or final.until_ms >= final.timeline.duration_ms:
                 return start
             self.material.wait(STALL_POLL_S)
+
+    @property
+    def pace(self) -> float:
+        """The pace of the timeline playing: the timeline says it (a rebuilt one, its own)."""
+        return self.timeline.options.pace
 
     def _final(self, pace: float) -> Final:
         return self.material.timeline(pace)

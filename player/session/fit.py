@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from player.errors import PracticeError
+from player.errors import CannotFit
 from player.session.script import Script, Sides, Step
 from player.session.timeline import ClipLengths, TimingOptions, build_timeline, clock
 
@@ -26,10 +26,6 @@ class Fit:
     duration_ms: int
     left_out: int  # optional steps left out
     sections_left_out: tuple[str, ...] = ()  # sections that went whole, title and all
-
-
-class CannotFit(PracticeError):
-    """The target lies outside what pace and optional steps can reach."""
 
 
 def fit_length(script: Script, options: TimingOptions, clip_ms: ClipLengths, target_ms: int) -> Fit:

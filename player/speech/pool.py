@@ -1,23 +1,16 @@
-"""Speech synthesis with pyttsx3 (espeak-ng on Linux): a pool of worker processes.
+"""Speech synthesis: a pool of worker processes, the same for every engine.
 
-espeak runs inside the calling process, so text that crashes it would kill the program:
-each worker is a separate process (`player.speech.worker`) with a deadline per cue, and a
-crashed or hung worker is replaced while its cue is reported by file and line. The
-worker handles pyttsx3's traps on Linux: runAndWait() can return before the WAV is
-written, queued saves lose all but the last, every save prints to stdout, an unknown
-voice or variant is silently ignored, and its own stop() can cancel a cue or the rate.
-
-A neural Piper voice (player.speech.piper) runs in the same kind of worker, started with
-`--piper SPEC`: the same deadlines, crash handling and clip writing, the model loaded once
-per worker.
+An engine runs inside the process that speaks with it, so text that crashes it would kill
+the program: each worker is a separate process (`python -m player.speech.worker`) with a
+deadline per cue, and a crashed or hung worker is replaced while its cue is reported by
+file and line. The engine of the settings (player.speech.registry) says how its worker is
+started, how long it may take, and what to install when it cannot start; the requests and
+replies are player.speech.protocol's. Workers start side by side and speak one cue each at
+a time; a Piper worker loads its model once and keeps it for every cue.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -31,22 +24,30 @@ from typing import IO
 
 from player import interrupt
 from player.errors import MissingDependency, OutputError, PracticeError, SynthesisError
-from player.speech import piper
 from player.speech.cache import VoiceSettings
-from player.speech.espeak import espeak_catalog
+from player.speech.engine import DEFAULT_RATE, MAX_RATE, MIN_RATE
+from player.speech.espeak import espeak_version, pyttsx3_version
+from player.speech.protocol import CueReply, Hello, ProtocolError, SpeakRequest
+from player.speech.registry import DEFAULT_VOICE, engine_for, voice_settings, worker_command
 
-ENGINE = "pyttsx3-espeak-ng"
-# Measured on this project's cue text (see README): espeak's rate 140 speaks about 160 words a
-# minute, and the klatt variant is softer and clearer than the default voice.
-DEFAULT_VOICE = "en-us+klatt"
-DEFAULT_RATE = 140
-MIN_RATE, MAX_RATE = 80, 300
+# what the commands take from here, though it is defined with the engines
+__all__ = [
+    "DEFAULT_RATE",
+    "DEFAULT_VOICE",
+    "MAX_RATE",
+    "MIN_RATE",
+    "SpeechJob",
+    "SpeechWorkers",
+    "espeak_version",
+    "job_timeout_s",
+    "pyttsx3_version",
+    "voice_settings",
+    "worker_arguments",
+]
+
 BASE_TIMEOUT_S = 15.0
 TIMEOUT_PER_CHAR_S = 0.05
-START_TIMEOUT_S = 30.0
-# A Piper worker imports onnxruntime and loads a 63 MB model: seconds when idle, and
-# measured over 30 s on this 2-core machine under a full test run.
-PIPER_START_TIMEOUT_S = 120.0
+CRASHED_STARTING = Hello("it crashed while starting", missing=True)
 
 
 @dataclass(frozen=True)
@@ -56,61 +57,6 @@ class SpeechJob:
     text: str
     path: Path
     origin: str
-
-
-def espeak_version() -> str:
-    """espeak-ng's version string, read from its library without starting synthesis."""
-    name = ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")
-    if not name:
-        raise MissingDependency(
-            "espeak-ng is not installed: install it with `sudo apt-get install espeak-ng`"
-        )
-    try:
-        library = ctypes.CDLL(name)
-        info = library.espeak_Info
-    except (OSError, AttributeError) as err:  # a damaged or foreign library file
-        raise MissingDependency(
-            f"espeak-ng's library ({name}) cannot be loaded ({err}): reinstall it with "
-            "`sudo apt-get install --reinstall libespeak-ng1 espeak-ng`"
-        ) from None
-    info.restype = ctypes.c_char_p
-    info.argtypes = [ctypes.c_void_p]
-    return (info(None) or b"unknown").decode("ascii", "replace")
-
-
-def pyttsx3_version() -> str:
-    """pyttsx3's version, from the name of the dist-info folder beside it: every render needs
-    it for the cache key, and importing importlib.metadata costs 50 ms, a fifth of the start."""
-    spec = importlib.util.find_spec("pyttsx3")
-    if spec is None or spec.origin is None:
-        raise MissingDependency(
-            "pyttsx3 is not installed: install the player with `pip install -e .` in its folder"
-        )
-    site = Path(spec.origin).parent.parent
-    found = sorted(site.glob("pyttsx3-*.dist-info"))
-    if len(found) == 1:
-        return found[0].name.removeprefix("pyttsx3-").removesuffix(".dist-info")
-    from importlib.metadata import version  # an unusual install: ask the slow way
-
-    return version("pyttsx3")
-
-
-def voice_settings(
-    voice: str = DEFAULT_VOICE, rate: int = DEFAULT_RATE, model: Path | None = None
-) -> VoiceSettings:
-    """The settings that name the engine, its version, the voice and the rate.
-
-    `voice` is a Piper voice's name (`joe`, `en_US-joe-medium`, or a model in the voices
-    folder, in any case), or an espeak-ng voice as `practice voices` lists it, with an
-    optional +variant; `model`, a Piper .onnx file (--voice-model), overrides it. Any other
-    name is refused here, before any cached clip is looked up.
-    """
-    found = piper.find_piper_voice(voice, model)
-    if found is not None:
-        return piper.piper_settings(found, rate)
-    engine_version = f"pyttsx3 {pyttsx3_version()}; espeak-ng {espeak_version()}"
-    listed, _ = espeak_catalog().resolve(voice)
-    return VoiceSettings(ENGINE, engine_version, listed, rate)
 
 
 def job_timeout_s(text: str) -> float:
@@ -189,10 +135,9 @@ class SpeechWorkers:
     def _assign(self, worker: _Worker, job: SpeechJob) -> None:
         worker.job = job
         worker.deadline = time.monotonic() + self.timeout_s(job.text)
-        request = json.dumps({"text": job.text, "path": str(job.path)}) + "\n"
         assert worker.process.stdin is not None
         try:
-            worker.process.stdin.write(request.encode("utf-8"))
+            worker.process.stdin.write(SpeakRequest(job.text, job.path).encode())
             worker.process.stdin.flush()
         except BrokenPipeError:
             pass  # the worker died; reading its reply finds that out
@@ -212,8 +157,8 @@ class SpeechWorkers:
             if job is None:
                 continue
             if worker.replies in ready:
-                reply = worker.replies.readline()
-                if not reply:
+                answer = _reply(worker.replies.readline())
+                if answer is None:  # the worker died on the cue (or lost its mind)
                     failures.append(
                         f"{job.origin}: the speech engine crashed on the cue "
                         f"{_excerpt(job.text)}: reword it"
@@ -221,22 +166,21 @@ class SpeechWorkers:
                     self._replace(index)
                     continue
                 worker.job = None
-                answer = json.loads(reply)
-                if answer.get("ok"):
+                if answer.ok:
                     done(job)
-                elif answer.get("io") and (elsewhere := spill(job.path)) is not None:
+                elif answer.io and (elsewhere := spill(job.path)) is not None:
                     queue.appendleft(replace(job, path=elsewhere))
-                elif answer.get("io"):
+                elif answer.io:
                     where = job.path.parent.parent
                     raise OutputError(
                         f"the disk is full: free some space where speech is kept ({where})"
-                        if answer.get("full")
-                        else f"cannot store speech in {where} ({answer.get('error')}): "
+                        if answer.full
+                        else f"cannot store speech in {where} ({answer.error}): "
                         "pass --cache-dir with a folder you can write"
                     )
                 else:
                     failures.append(
-                        f"{job.origin}: could not speak {_excerpt(job.text)}: {answer.get('error')}"
+                        f"{job.origin}: could not speak {_excerpt(job.text)}: {answer.error}"
                     )
             elif time.monotonic() >= worker.deadline:
                 failures.append(
@@ -255,7 +199,7 @@ class SpeechWorkers:
         return worker
 
     def _spawn(self) -> _Worker:
-        command = [sys.executable, "-m", "player.speech.worker", *worker_arguments(self.settings)]
+        command = [sys.executable, "-m", "player.speech.worker", *worker_command(self.settings)]
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -267,31 +211,23 @@ class SpeechWorkers:
 
     def _await_ready(self, worker: _Worker) -> None:
         """Wait for the worker's hello; on any failure it is stopped and the error raised."""
-        neural = self.settings.engine == piper.ENGINE
-        limit = PIPER_START_TIMEOUT_S if neural else START_TIMEOUT_S
+        engine = engine_for(self.settings)
+        limit = engine.start_timeout_s
         if not _ready([worker.replies], limit):
             _stop(worker)
-            check = "`practice doctor` with the same voice" if neural else "`espeak-ng hello`"
             raise SynthesisError(
-                f"the speech engine did not start within {limit:.0f} seconds: check it with {check}"
+                f"the speech engine did not start within {limit:.0f} seconds: "
+                f"check it with {engine.check_hint}"
             )
-        line = worker.replies.readline()
-        hello = (
-            json.loads(line) if line else {"error": "it crashed while starting", "missing": True}
-        )
-        if hello.get("ready"):
+        hello = _hello(worker.replies.readline())
+        if hello.ready:
             return
         _stop(worker)
-        if hello.get("missing") and neural:
+        if hello.missing:
             raise MissingDependency(
-                f"the neural speech engine is not usable: {hello['error']}; {piper.INSTALL_FIX}"
+                f"the {engine.kind} is not usable: {hello.error}; {engine.install_fix}"
             )
-        if hello.get("missing"):
-            raise MissingDependency(
-                f"the speech engine is not usable: {hello['error']}; install "
-                "espeak-ng with `sudo apt-get install espeak-ng`"
-            )
-        raise PracticeError(hello["error"])
+        raise PracticeError(hello.error)
 
 
 def _ready(replies: list[IO[bytes]], timeout: float) -> list[IO[bytes]]:
@@ -301,11 +237,26 @@ def _ready(replies: list[IO[bytes]], timeout: float) -> list[IO[bytes]]:
     return wait(replies, timeout)  # type: ignore[arg-type,return-value]
 
 
+def _hello(line: bytes) -> Hello:
+    """The worker's first line; no line, or not a Hello, is a worker that died starting."""
+    try:
+        return Hello.decode(line) if line else CRASHED_STARTING
+    except ProtocolError:
+        return CRASHED_STARTING
+
+
+def _reply(line: bytes) -> CueReply | None:
+    """A worker's answer to a cue; None when it died on it (no line, or not a CueReply)."""
+    try:
+        return CueReply.decode(line) if line else None
+    except ProtocolError:
+        return None
+
+
 def worker_arguments(settings: VoiceSettings) -> list[str]:
-    """`VOICE RATE` for espeak; `--piper SPEC` (JSON) for a Piper voice."""
-    if settings.engine == piper.ENGINE:
-        return ["--piper", json.dumps(piper.worker_spec(settings))]
-    return [settings.voice, str(settings.rate)]
+    """The arguments of `python -m player.speech.worker` for these settings: `--engine
+    MODULE` and the engine's own (player.speech.registry.worker_command)."""
+    return worker_command(settings)
 
 
 def _stop(worker: _Worker) -> None:

@@ -1,10 +1,11 @@
 """Every voice `practice` can speak with (`practice voices`), and a short sample of one.
 
-espeak-ng's English voices and variants come from its own library's list
-(player.speech.espeak; MBROLA voices are left out: they need separate voice data), the very
-list that --voice is checked against. Piper voices are the packaged `joe` and every
-NAME.onnx with its NAME.onnx.json in the voices folder (player.speech.piper.voices_dir), as
---voice finds them. So every name listed is one that --voice takes.
+Each engine of player.speech.registry lists its own voices (SpeechEngine.voices), from
+the same lists that --voice is checked against: espeak-ng's English voices and variants
+come from its own library's list (player.speech.espeak; MBROLA voices are left out: they
+need separate voice data); Piper voices are the packaged `joe` and every NAME.onnx with its
+NAME.onnx.json in the voices folder (player.speech.piper.voices_dir), as --voice finds
+them. So every name listed is one that --voice takes.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from pathlib import Path
 
 from player.audio.pcm import read_wav_data, write_wav_atomically
 from player.doctor import check_sound_device
-from player.errors import MissingDependency, OutputError, PracticeError, UsageProblem
-from player.speech import piper
+from player.errors import OutputError, UsageProblem
+from player.speech import registry
 from player.speech.cache import SpeechCache, VoiceSettings
 from player.speech.clips import prepare_clips, usable_cache
-from player.speech.espeak import espeak_catalog
-from player.speech.pool import DEFAULT_VOICE
+from player.speech.engine import Voice, VoiceSection
 
 MAX_SAMPLE_CHARS = 600
 PLAY_TIMEOUT_S = 120
@@ -30,63 +30,22 @@ DEFAULT_SAMPLE = Path("voice-sample.wav")
 
 
 @dataclass(frozen=True)
-class Voice:
-    name: str  # what --voice takes
-    engine: str  # "espeak-ng" or "piper"
-    detail: str
-    default: bool = False
-
-
-@dataclass(frozen=True)
 class VoiceList:
-    voices: list[Voice]
-    variants: list[str]  # espeak-ng variants, added to a voice as +NAME
-    problems: list[str]  # an engine that is not there, and how to get it
+    sections: list[VoiceSection]  # one for each engine, in the registry's order
+
+    @property
+    def voices(self) -> list[Voice]:
+        return [voice for section in self.sections for voice in section.voices]
+
+    @property
+    def problems(self) -> list[str]:
+        """An engine or a voice that is not there, and how to get it."""
+        return [problem for section in self.sections for problem in section.problems]
 
 
 def list_voices() -> VoiceList:
-    voices: list[Voice] = []
-    variants: list[str] = []
-    problems: list[str] = []
-    try:
-        voices += espeak_voices()
-        variants = list(espeak_catalog().variants)
-    except MissingDependency:
-        problems.append("espeak-ng is not installed: `sudo apt-get install espeak-ng`")
-    voices += piper_voices()
-    if not piper.engine_available():
-        problems.append(f"the neural engine Piper is not installed: {piper.INSTALL_FIX}")
-    elif not piper.installed(piper.PACKAGED_MODULE):
-        problems.append(f"the neural voice joe is not installed: {piper.INSTALL_FIX}")
-    return VoiceList(voices, variants, problems)
-
-
-def espeak_voices() -> list[Voice]:
-    """The default voice first (when this espeak-ng has it), then each English espeak-ng
-    voice by the name --voice takes."""
-    catalog = espeak_catalog()
-    name, _, variant = DEFAULT_VOICE.partition("+")
-    found = [Voice(DEFAULT_VOICE, "espeak-ng", f"{name} with the {variant} variant", True)]
-    try:
-        catalog.resolve(DEFAULT_VOICE)
-    except PracticeError:
-        found = []
-    for voice in catalog.voices:
-        found.append(Voice(voice.name, "espeak-ng", voice.description.replace("_", " ")))
-    return found
-
-
-def piper_voices() -> list[Voice]:
-    found = []
-    engine = "" if piper.engine_available() else " (needs the neural engine, see below)"
-    for voice in piper.piper_voices():
-        try:
-            rate = piper.read_config(voice)["audio"]["sample_rate"]
-            detail = f"{voice.model.stem}, {rate} Hz, from {voice.source}{engine}"
-        except PracticeError as err:
-            detail = f"unusable: {err.message}"
-        found.append(Voice(voice.name, "piper", detail))
-    return found
+    """Every engine's voices, as the engine itself lists them."""
+    return VoiceList([engine.voices() for engine in registry.ENGINES])
 
 
 @dataclass(frozen=True)
