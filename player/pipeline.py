@@ -8,7 +8,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from player import interrupt
@@ -66,10 +66,28 @@ def compile_session(
     bells.join()
     fit = None
     if length_ms is not None:
-        fit = fit_length(script, timing, clips.lengths_ms, length_ms)
+        fit = fit_length(script, timing, _measured_or_estimated(clips.lengths_ms), length_ms)
         timing = fit.options
+        # a {duration} cue says the fitted pace's time: those texts are made now
+        fitted_texts = spoken_texts(script, timing)
+        if any(text not in clips.lengths_ms for text in fitted_texts):
+            clips = prepare_clips(fitted_texts, settings, cache, progress)
     timeline = build_timeline(script, timing, clips.lengths_ms)
+    if fit is not None:
+        fit = replace(fit, duration_ms=timeline.duration_ms)  # the length that plays
     return Compiled(script, timeline, clips, fit)
+
+
+def _measured_or_estimated(lengths: Mapping[str, int]) -> Callable[[str], int]:
+    """The measured clip lengths; a text not made, such as a {duration} cue said at a pace
+    the fit only tries, lasts its characters at the measured clips' speed."""
+    ms_per_char = sum(lengths.values()) / max(1, sum(len(text) for text in lengths))
+
+    def length(text: str) -> int:
+        known = lengths.get(text)
+        return known if known is not None else max(1, round(len(text) * ms_per_char))
+
+    return length
 
 
 def render(

@@ -85,8 +85,8 @@ def read_delay(text: str) -> int:
 
 
 def read_tags(text: str) -> frozenset[Tag]:
-    """A comma-separated list of step tags, such as belly-down,twist (--avoid)."""
-    parts = {part.strip() for part in text.split(",") if part.strip()}
+    """A comma-separated list of step tags, such as belly-down,twist (--avoid), in any case."""
+    parts = {part.strip().lower() for part in text.split(",") if part.strip()}
     unknown = sorted(parts - set(TAGS))
     if unknown:
         raise BadValue(f"unknown tag {unknown[0]!r}: the tags are {', '.join(TAGS)}")
@@ -95,27 +95,33 @@ def read_tags(text: str) -> frozenset[Tag]:
 
 def read_cues(text: str) -> CueAmount | Path:
     """An amount of talking (full, brief, minimal), or a FILE.vtt for the cue sidecar that
-    render writes: both are asked for as --cues, and the two never look alike."""
-    for amount in CUE_AMOUNTS:
-        if text == amount:
-            return amount
+    render writes: both are asked for as --cues, and the two never look alike. An amount is
+    taken in any case (BRIEF, as --help shows it)."""
     if text.lower().endswith(".vtt"):
         return Path(text)
-    raise BadValue(f"{text!r} is neither full, brief nor minimal, nor a FILE.vtt for the cues")
+    try:
+        return read_cue_amount(text)
+    except BadValue:
+        raise BadValue(
+            f"{text!r} is neither full, brief nor minimal, nor a FILE.vtt for the cues"
+        ) from None
 
 
 def read_cue_amount(text: str) -> CueAmount:
-    """An amount of talking alone, where no FILE.vtt can be written (a remembered place)."""
-    cues = read_cues(text)
-    if isinstance(cues, Path):
+    """An amount of talking alone, in any case, where no FILE.vtt can be written (show, play,
+    a remembered place)."""
+    for amount in CUE_AMOUNTS:
+        if text.strip().lower() == amount:
+            return amount
+    if text.lower().endswith(".vtt"):
         raise BadValue(ONLY_RENDER_WRITES_CUES)
-    return cues
+    raise BadValue(f"{text!r} is neither full, brief nor minimal")
 
 
 def read_bells(text: str) -> BellVolume:
-    """How loud the bells are: off, soft or normal."""
+    """How loud the bells are: off, soft or normal, in any case."""
     for volume in BELL_VOLUMES:
-        if text == volume:
+        if text.strip().lower() == volume:
             return volume
     choices = ", ".join(repr(volume) for volume in BELL_VOLUMES)
     raise BadValue(f"{text!r} is not one of {choices}")

@@ -149,14 +149,18 @@ def test_a_warm_cache_synthesizes_nothing(tmp_path, settings):
 
 
 @pytest.mark.slow
-def test_rendering_at_another_pace_adds_no_entry(tmp_path, settings):
+def test_rendering_at_another_pace_speaks_only_the_lengths_that_changed(tmp_path, settings):
+    """A new pace says nothing new but the cues that state the length of their stay."""
     script = load_session("healthy-spine")
     cache = SpeechCache(tmp_path)
     normal = compile_session(script, TimingOptions(pace=1.0), settings, cache)
     entries = cache.entries()
-    slow = compile_session(script, TimingOptions(pace=0.8, inhale_ms=5_000), settings, cache)
-    assert slow.clips.synthesized == 0
-    assert cache.entries() == entries
+    slow_options = TimingOptions(pace=0.8, inhale_ms=5_000)
+    slow = compile_session(script, slow_options, settings, cache)
+    new_texts = set(spoken_texts(script, slow_options)) - set(spoken_texts(script, TimingOptions()))
+    assert slow.clips.synthesized == len(new_texts) <= len(script.text_lines)
+    assert all("for " in text for text in new_texts)  # "Rest here for two minutes."
+    assert len(cache.entries()) == len(entries) + len(new_texts)
     assert len(entries) == len(spoken_texts(script, TimingOptions())) == normal.clips.synthesized
     assert slow.timeline.duration_ms > normal.timeline.duration_ms
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -62,14 +63,42 @@ def test_show_json_is_the_timeline_on_a_clean_stdout(run):
     assert {e["phase"] for e in timeline["events"]} == {None, "inhale", "exhale"}
 
 
+DURATION_WORDS = re.compile(r"(about )?[a-z -]*?(seconds?|minutes?|a minute)( and a half)?")
+
+
+def only_the_length_differs(first: str, second: str) -> bool:
+    """Two texts the same but for a stated length ("a minute and a half", "two minutes")."""
+    start = _shared(first, second)
+    end = _shared(first[::-1], second[::-1])
+    start = first.rfind(" ", 0, start) + 1  # whole words
+    return all(
+        DURATION_WORDS.fullmatch(text[start : len(text) - end].strip(" .,"))
+        for text in (first, second)
+    )
+
+
+def _shared(first: str, second: str) -> int:
+    """How many leading characters two texts share."""
+    pairs = enumerate(zip(first, second, strict=False))
+    return next((i for i, (a, b) in pairs if a != b), min(len(first), len(second)))
+
+
 def test_show_at_a_slower_pace_keeps_the_voice_and_stretches_the_rest(run):
     normal = json.loads(run("show", "healthy-spine", "--json").stdout)
     slow = json.loads(run("show", "healthy-spine", "--json", "--pace", "0.8").stdout)
 
-    def speech_ms(timeline):
-        return sum(e["end_ms"] - e["start_ms"] for e in timeline["events"] if e["kind"] == "speech")
+    def said(timeline):
+        return [
+            (e["text"], e["end_ms"] - e["start_ms"])
+            for e in timeline["events"]
+            if e["kind"] == "speech"
+        ]
 
-    assert speech_ms(normal) == speech_ms(slow)
+    pairs = list(zip(said(normal), said(slow), strict=True))
+    assert all(fast == slow for fast, slow in pairs if fast[0] == slow[0])
+    # only a cue that states the length of its stay ({duration}) says another length
+    changed = [(fast[0], slow[0]) for fast, slow in pairs if fast[0] != slow[0]]
+    assert changed and all(only_the_length_differs(a, b) for a, b in changed)
     assert slow["duration_ms"] > normal["duration_ms"]
     assert (
         run("show", "healthy-spine", "--json", "--pace", "slow").stdout

@@ -214,7 +214,8 @@ BAD_VALUES: list[tuple[str, Any, Callable[[str], Any], click.ParamType, str]] = 
     ("rate", 5000, rules.read_rate, RateType(), "5000"),
     ("timing.bells", "loud", rules.read_bells, BellsType(), "loud"),
     ("timing.avoid", ["nope"], rules.read_tags, TagsType(), "nope"),
-    ("timing.cues", "everything", rules.read_cues, CuesType(), "everything"),
+    # play's --cues, which writes no FILE.vtt (render's reads with read_cues)
+    ("timing.cues", "everything", rules.read_cue_amount, CuesType(files=False), "everything"),
 ]
 
 

@@ -492,3 +492,65 @@ def test_more_sections_than_a_table_of_contents_holds_are_refused(write_script):
     section = "  - title: Part\n    steps:\n      - say: Rest.\n"
     path = write_script("title: Many\nsections:\n" + section * 256)
     assert "at most 255 sections" in only_problem(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Lift the {other} arm.", "{other} works only inside a sides block or alternating"),
+        ("Lift the {leg}.", "the placeholders are {side}, {other} and {duration}"),
+    ],
+)
+def test_other_and_unknown_placeholders_outside_sides_are_refused(write_script, text, expected):
+    assert expected in only_problem(write_script(MINIMAL.replace("Lie down and rest.", text)))
+
+
+def test_other_names_the_other_side_in_sides_and_alternating_rounds(write_script):
+    steps = (
+        "sides:\n          - say: Lift {side}, {other} stays down.\n"
+        "      - rounds: 1\n        alternate: left\n"
+        "        inhale: Lift {side}.\n        exhale: Lower, {other} waits."
+    )
+    sides, rounds = load_script(write_script(with_steps(steps))).sections[0].steps
+    assert isinstance(sides, Sides) and sides.steps[0] == Say("Lift {side}, {other} stays down.", 6)
+    assert isinstance(rounds, Rounds) and rounds.first.exhale == "Lower, {other} waits."
+
+
+def test_duration_stands_in_a_say_and_its_brief_before_a_stay(write_script):
+    steps = "say: Rest for {duration}.\n        brief: Rest, {duration}.\n      - hold: 1m30s"
+    say, hold = load_script(write_script(with_steps(steps))).sections[0].steps
+    assert say == Say("Rest for {duration}.", 5, brief="Rest, {duration}.")
+    assert hold == Hold(Span(ms=90_000), (), 7)  # announced: no "needs a say" problem
+
+
+def test_duration_with_no_stay_after_it_is_refused_at_its_line(write_script):
+    steps = "say: Rest.\n      - say: Stay for {duration}.\n      - rounds: 2\n" + (
+        "        inhale: In.\n        exhale: Out."
+    )
+    problem = only_problem(write_script(with_steps(steps)))
+    assert ":6: section 1: {duration} says the length of the hold, pause or move" in problem
+
+
+def test_duration_at_the_end_of_a_sides_block_does_not_reach_past_it(write_script):
+    steps = "sides:\n          - say: Stay for {duration}.\n      - hold: 15s"
+    assert "and none follows it" in only_problem(write_script(with_steps(steps)))
+
+
+def test_duration_in_an_alternative_measures_the_stay_after_the_step_it_replaces(write_script):
+    steps = (
+        "say: Twist for {duration}.\n        tags: [twist]\n        instead:\n"
+        "          - say: Rest for {duration}.\n      - hold: 30s"
+    )
+    say, _ = load_script(write_script(with_steps(steps))).sections[0].steps
+    assert isinstance(say, Say) and say.instead == (Say("Rest for {duration}.", 8),)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        "hold: 15s\n        reminders: ['Stay {duration}.']",
+        "rounds: 1\n        inhale: In for {duration}.\n        exhale: Out.",
+    ],
+)
+def test_duration_outside_a_say_is_refused(write_script, steps):
+    assert "{duration} works only in a say step" in only_problem(write_script(with_steps(steps)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -432,3 +433,90 @@ def test_marks_change_nothing_in_the_timeline_by_themselves():
     plain = Hold(Span(breaths=2), (), 7)
     marked = Hold(Span(breaths=2), (), 7, optional=True, tags=("twist",))
     assert timeline_of(plain) == timeline_of(marked)
+
+
+# -- {duration} and {other} -------------------------------------------------------------------
+
+
+def said(timeline: Timeline, line: int) -> list[str]:
+    return [e.text for e in timeline.events if e.kind == "speech" and e.line == line]
+
+
+@pytest.mark.parametrize(
+    ("pace", "words"),
+    [(1.0, "a minute and a half"), (2.0, "forty-five seconds"), (0.6, "two and a half minutes")],
+)
+def test_duration_says_the_length_of_the_hold_after_it_at_the_pace(pace, words):
+    timeline = timeline_of(Say("Rest for {duration}.", 3), Hold(Span(ms=90_000), (), 4), pace=pace)
+    assert said(timeline, 3) == [f"Rest for {words}."]
+    assert step_ms(timeline, 4) == round(90_000 / pace)
+
+
+def test_duration_of_a_stay_in_breaths_follows_the_breath_option():
+    script = make_script(
+        ("Main", (Say("Stay {duration}.", 3), Say("Soft.", 4), Pause(Span(breaths=3), 5)))
+    )
+    normal = build_timeline(script, TimingOptions(), fake_clip_ms)
+    longer = build_timeline(script, TimingOptions(inhale_ms=5_000, exhale_ms=7_000), fake_clip_ms)
+    assert said(normal, 3) == ["Stay thirty seconds."]  # past the say between: the next stay
+    assert said(longer, 3) == ["Stay about thirty-five seconds."]
+
+
+def test_duration_fills_the_short_form_too_and_a_move():
+    script = make_script(
+        (
+            "Main",
+            (
+                Say("Rock for {duration}.", 3, brief="Rock, {duration}."),
+                Move(Span(ms=40_000), (), 4),
+            ),
+        )
+    )
+    brief = build_timeline(script, TimingOptions(cues="brief"), fake_clip_ms)
+    assert said(brief, 3) == ["Rock, forty seconds."]
+
+
+def test_the_text_a_duration_fills_is_the_same_whatever_the_clip_lengths():
+    """spoken_texts builds with stand-in lengths: a reminder that overruns the hold must not
+    change what is said of it, or the clip made would not be the clip played."""
+    steps = (Say("Rest {duration}.", 3), Hold(Span(ms=10_000), ("A long reminder.",) * 3, 4))
+    script = make_script(("Main", steps))
+    real = build_timeline(script, TimingOptions(), lambda text: 9_000)
+    assert step_ms(real, 4) > 20_000
+    assert said(real, 3) == ["Rest ten seconds."]
+    assert "Rest ten seconds." in spoken_texts(script, TimingOptions())
+
+
+def test_duration_skips_a_left_out_stay_and_measures_an_avoided_ones_alternative():
+    steps = (
+        Say("Stay {duration}.", 3),
+        Hold(Span(ms=30_000), (), 4, optional=True),
+        Hold(Span(ms=60_000), (), 5, tags=("twist",), instead=(Hold(Span(ms=20_000), (), 6),)),
+    )
+    script = make_script(("Main", steps))
+    assert said(build_timeline(script, TimingOptions(), fake_clip_ms), 3) == [
+        "Stay thirty seconds."
+    ]
+    left_out = TimingOptions(leave_out=frozenset({4}))
+    assert said(build_timeline(script, left_out, fake_clip_ms), 3) == ["Stay a minute."]
+    avoiding = replace(left_out, avoid=frozenset({"twist"}))
+    assert said(build_timeline(script, avoiding, fake_clip_ms), 3) == ["Stay twenty seconds."]
+
+
+def test_a_duration_in_an_alternative_measures_the_stay_after_the_step_it_replaces():
+    steps = (
+        Say("Twist for {duration}.", 3, tags=("twist",), instead=(Say("Rest {duration}.", 4),)),
+        Move(Span(ms=30_000), (), 5, tags=("twist",), instead=(Hold(Span(ms=20_000), (), 6),)),
+    )
+    script = make_script(("Main", steps))
+    timeline = build_timeline(script, TimingOptions(avoid=frozenset({"twist"})), fake_clip_ms)
+    assert said(timeline, 4) == ["Rest twenty seconds."]
+
+
+def test_other_names_the_other_side_in_sides_and_alternating_rounds():
+    block = Sides((Say("Lift {side}, {other} stays.", 5),), "right", 4)
+    rounds = Rounds(1, BreathCue("In {side}.", "Out, {other} waits."), None, 7, alternate="left")
+    timeline = timeline_of(block, rounds)
+    assert said(timeline, 5) == ["Lift right, left stays.", "Lift left, right stays."]
+    exhales = [e.text for e in timeline.events if e.phase == "exhale" and e.text]
+    assert exhales == ["Out, right waits.", "Out, left waits."]

@@ -26,6 +26,7 @@ from player.cli.options import (
     DelayType,
     option_defaults,
     pass_request,
+    render_timing_options,
     timing_options,
     voice_options,
 )
@@ -44,6 +45,7 @@ from player.errors import (
 from player.pipeline import Compiled, compile_session, pcm_bytes, render
 from player.request import Request
 from player.session.library import builtin_dir, builtin_ids, load_session, resolve
+from player.session.lint import estimated_clip_ms, lint
 from player.session.script import load_script
 from player.session.sidecars import podcast_chapters, webvtt
 from player.session.timeline import (
@@ -54,7 +56,7 @@ from player.session.timeline import (
     spoken_texts,
 )
 from player.speech.cache import SpeechCache, default_cache_dir
-from player.speech.clips import estimated_clip_ms, lengths_without_synthesis, usable_cache
+from player.speech.clips import lengths_without_synthesis, usable_cache
 from player.speech.pool import DEFAULT_RATE
 from player.speech.registry import voice_files
 
@@ -78,7 +80,53 @@ class SignalStopped(BaseException):
     for Ctrl-C, would print a blank line to close the terminal's ^C echo)."""
 
 
+VERBOSE_HELP = "Show details behind errors and warnings."
+
+
+def _verbose_after_the_command(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--verbose typed after the command's name does what it does before it (the group's
+    callback, which set up logging, has run by then)."""
+    global _verbose
+    if value:
+        _verbose = True
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _examples(*lines: str) -> str:
+    """An epilog for --help: command lines to copy, kept as written (click's \\b marker)."""
+    heading = "Example:" if len(lines) == 1 else "Examples:"
+    return "\b\n" + heading + "\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# play --help lists the keys (player/live/console.py reads them; README, "Keys")
+PLAY_KEYS = """\b
+Keys, on a terminal:
+  space    pause, and resume
+  n or →   the next step
+  p or ←   the step again (twice within 1.5 s: the step before)
+  + and -  faster or slower, by 0.1
+  q        quit (--resume goes on from the step)"""
+
+
 class _Commands(click.Group):
+    """The `practice` group and its groups (cache): every command takes --verbose after its
+    name as well."""
+
+    group_class = type  # a group made with @cli.group() is a _Commands too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(
+            click.Option(
+                ["--verbose", "-v"],
+                is_flag=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_verbose_after_the_command,
+                help=VERBOSE_HELP,
+            )
+        )
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -88,9 +136,18 @@ class _Commands(click.Group):
             raise SignalStopped from None
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "practice list",
+        "practice show healthy-spine --cues brief",
+        "practice render healthy-spine --pace slow -o spine.mp3",
+        "practice play healthy-spine --delay 10s",
+    ),
+)
 @click.version_option(__version__, prog_name="practice")
-@click.option("--verbose", "-v", is_flag=True, help="Show details behind errors and warnings.")
+@click.option("--verbose", "-v", is_flag=True, help=VERBOSE_HELP)
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """Guided, breath-timed practices you can follow with your eyes closed."""
@@ -104,7 +161,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = preferences
 
 
-@cli.command()
+@cli.command(epilog=_examples("practice check my-practice.yaml scripts/*.yaml"))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check(files: tuple[Path, ...]) -> int:
     """Check session scripts: one line per problem, as FILE:LINE: where: what."""
@@ -120,12 +177,24 @@ def check(files: tuple[Path, ...]) -> int:
             for line in problems.problems:
                 click.echo(printable(line))
             continue
+        # the eyes-closed lint: warnings, one line each, which never fail the check
+        warnings = lint(script)
+        for warning in warnings:
+            click.echo(printable(f"{path}:{warning.line}: warning: {warning.text}"))
         steps = sum(len(section.steps) for section in script.sections)
-        click.echo(printable(f"{path}: ok ({len(script.sections)} sections, {steps} steps)"))
+        counted = f", {len(warnings)} warning{'s' * (len(warnings) != 1)}" if warnings else ""
+        click.echo(
+            printable(f"{path}: ok ({len(script.sections)} sections, {steps} steps{counted})")
+        )
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-@cli.command()
+@cli.command(
+    epilog=_examples(
+        "practice show healthy-spine --cues brief",
+        "practice show low-back-release --length 20m --json",
+    )
+)
 @click.argument("session")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (README).")
 @timing_options
@@ -140,7 +209,14 @@ def show(request: Request, as_json: bool) -> None:
         _print_timeline(compiled.timeline)
 
 
-@cli.command(name="render")
+@cli.command(
+    name="render",
+    epilog=_examples(
+        "practice render healthy-spine --pace slow -o spine.mp3",
+        "practice render healthy-spine --cues brief --cues spine.vtt",
+        "practice render --all -o sessions",
+    ),
+)
 @click.argument("session", required=False)
 @click.option(
     "-o",
@@ -162,7 +238,7 @@ def show(request: Request, as_json: bool) -> None:
     default=None,
     help="Also write the chapters as Podcasting 2.0 JSON.",
 )
-@timing_options
+@render_timing_options
 @voice_options
 @pass_request
 def render_command(
@@ -262,7 +338,12 @@ def _report_written(out: Path, compiled: Compiled, chapters_file: Path | None = 
     click.echo(printable(f"Wrote {out} ({minutes}, {chapters})."), err=True)
 
 
-@cli.command(name="play")
+@cli.command(
+    name="play",
+    epilog=PLAY_KEYS
+    + "\n\n"
+    + _examples("practice play healthy-spine --delay 10s", "practice play healthy-spine --resume"),
+)
 @click.argument("session")
 @click.option(
     "--delay",
@@ -286,7 +367,7 @@ def play_command(request: Request) -> None:
     play.play(request, lambda line: click.echo(printable(line), err=True), _report_fit)
 
 
-@cli.command(name="list")
+@cli.command(name="list", epilog=_examples("practice list --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @voice_options
 @pass_request
@@ -328,7 +409,7 @@ def list_command(request: Request, as_json: bool) -> None:
         click.echo("~ estimated from the text: the speech is measured once it is made.")
 
 
-@cli.command()
+@cli.command(epilog=_examples("practice doctor --voice joe"))
 @voice_options
 @pass_request
 def doctor(request: Request) -> int:
@@ -353,7 +434,7 @@ def doctor(request: Request) -> int:
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILURE
 
 
-@cli.command(name="config")
+@cli.command(name="config", epilog=_examples("practice config"))
 @click.pass_context
 def config_command(ctx: click.Context) -> None:
     """Show the preferences in effect and where each comes from."""
@@ -388,7 +469,7 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@cli.command(name="voices")
+@cli.command(name="voices", epilog=_examples('practice voices --say "Breathe in." --voice en-gb'))
 @click.option("--say", "text", default=None, help="Speak this sample with the chosen voice.")
 @click.option(
     "-o",
@@ -440,12 +521,12 @@ def _print_voices() -> None:
         click.echo(printable(f"note: {problem}"), err=True)
 
 
-@cli.group()
+@cli.group(epilog=_examples("practice cache info", "practice cache clear"))
 def cache() -> None:
     """Look at or empty the speech cache."""
 
 
-@cache.command(name="info")
+@cache.command(name="info", epilog=_examples("practice cache info --cache-dir audio_cache"))
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -464,7 +545,7 @@ def cache_info(cache_dir: Path | None) -> None:
     click.echo(f"writable: {'yes' if report.writable else 'no (speech is not cached)'}")
 
 
-@cache.command(name="clear")
+@cache.command(name="clear", epilog=_examples("practice cache clear"))
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),

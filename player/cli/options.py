@@ -18,12 +18,12 @@ from click.core import ParameterSource
 from player.config import Preferences
 from player.errors import BadValue, ConfigProblem
 from player.request import (
-    ONLY_RENDER_WRITES_CUES,
     Request,
     VoiceChoice,
     check_voice,
     read_bells,
     read_breath,
+    read_cue_amount,
     read_cues,
     read_delay,
     read_length,
@@ -125,23 +125,26 @@ class TagsType(_ParamType):
 
 
 class CuesType(_ParamType):
-    """An amount of talking (full, brief, minimal), or a FILE.vtt for the cue sidecar."""
+    """An amount of talking (full, brief, minimal) in any case, or, where `files` (render), a
+    FILE.vtt for the cue sidecar; elsewhere a FILE.vtt is refused, saying who writes one."""
 
-    name = "full|brief|minimal|FILE.vtt"
+    def __init__(self, files: bool = True) -> None:
+        self.files = files
+        self.name = "full|brief|minimal" + ("|FILE.vtt" if files else "")
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> CueAmount | Path:
         if isinstance(value, Path):
             return value
-        return _read(read_cues, value, param, ctx)
+        return _read(read_cues if self.files else read_cue_amount, value, param, ctx)
 
 
 class BellsType(_BellsChoice):
-    """off, soft or normal (a Choice, so that --help lists them)."""
+    """off, soft or normal, in any case (a Choice, so that --help lists them)."""
 
     def __init__(self) -> None:
-        super().__init__(BELL_VOLUMES)
+        super().__init__(BELL_VOLUMES, case_sensitive=False)
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -160,42 +163,56 @@ class RateType(click.IntRange):
 
 
 def _split_cues(ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> str:
-    """Keep the amount under `cues`; a .vtt path goes to `cues_file` (render only)."""
+    """Keep the amount under `cues`; a .vtt path goes to `cues_file` (render only: the
+    other commands' CuesType refuses one)."""
     amounts = [value for value in values if isinstance(value, str)]
     files = [value for value in values if isinstance(value, Path)]
     if len(amounts) > 1 or len(files) > 1:
         raise click.BadParameter("give at most one amount and one FILE.vtt", ctx, param)
-    if files and ctx.command.name != "render":
-        raise click.BadParameter(ONLY_RENDER_WRITES_CUES, ctx, param)
     ctx.params["cues_file"] = files[0] if files else None
     if amounts:
         return amounts[0]
     # only a FILE.vtt was given: the amount stays the config file's, which click replaced
     configured = ctx.lookup_default(param.name or "cues") or ()
-    return next((value for value in configured if value in CUE_AMOUNTS), "full")
+    written = (str(value).strip().lower() for value in configured)  # in any case, as typed
+    return next((value for value in written if value in CUE_AMOUNTS), "full")
 
 
 def timing_options(command: Command) -> Command:
     """How the session is shaped: pace, breath, length, talking, avoided poses, tones, bells;
-    shared by show, render and play."""
+    shared by show and play (render: render_timing_options)."""
+    return _timing_options(command, cues_file=False)
+
+
+def render_timing_options(command: Command) -> Command:
+    """timing_options, whose --cues also takes the FILE.vtt that render writes."""
+    return _timing_options(command, cues_file=True)
+
+
+def _timing_options(command: Command, cues_file: bool) -> Command:
+    # a command's help offers only what it accepts: --cues FILE.vtt only where it is written
+    cues_help = "How much is said: full (default), brief, or minimal (pose names, sides, breaths)."
+    if cues_file:
+        cues_help += " --cues FILE.vtt also writes the spoken cues as WebVTT; give --cues twice "
+        cues_help += "for both."
     for option in reversed(
         (
             click.option(
                 "--length",
                 type=LengthType(),
+                metavar="DURATION",
                 default=None,
                 help="Fit the session to this length, e.g. 20m: the pace first (0.7 to 1.3), "
                 "then optional steps are left out.",
             ),
             click.option(
                 "--cues",
-                type=CuesType(),
+                type=CuesType(files=cues_file),
+                metavar="[full|brief|minimal" + ("|FILE.vtt]" if cues_file else "]"),
                 multiple=True,
                 default=("full",),
                 callback=_split_cues,
-                help="How much is said: full (default), brief, or minimal (pose names, sides, "
-                "breaths). With render, --cues FILE.vtt also writes the spoken cues as WebVTT; "
-                "give --cues twice for both.",
+                help=cues_help,
             ),
             click.option(
                 "--avoid",
@@ -228,6 +245,7 @@ def timing_options(command: Command) -> Command:
     return click.option(
         "--pace",
         type=PaceType(),
+        metavar="[slow|normal|fast|FACTOR]",
         default="normal",
         show_default=True,
         help=f"slow (0.8), normal, fast (1.25) or a speed from {MIN_PACE} to {MAX_PACE}; "
@@ -254,13 +272,15 @@ def voice_options(command: Command) -> Command:
     command = click.option(
         "--rate",
         type=RateType(),
+        metavar="WPM",
         default=DEFAULT_RATE,
         show_default=True,
-        help="Speed of the voice in espeak words per minute; for a Piper voice, 140 is its "
-        "own pace and the speed scales with the number.",
+        help="Speed of the voice in espeak words per minute. A Piper voice keeps that "
+        "meaning: 140 speaks about as fast as the default espeak voice.",
     )(command)
     return click.option(
         "--voice",
+        metavar="NAME[+VARIANT]",
         default=DEFAULT_VOICE,
         show_default=True,
         help="espeak-ng voice, with an optional +variant, or a neural Piper voice such as "

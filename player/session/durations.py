@@ -14,6 +14,7 @@ _BREATHS = re.compile(r"(?P<n>[1-9]\d{0,3}) breaths?")
 _COUNT = re.compile(r"[1-9]\d{0,3}")
 
 FORM_HINT = "write it like 30s, 2m, 1m30s or 5 breaths"
+TIME_HINT = "write it like 30s, 2m or 1m30s"  # where breaths are refused (--length)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def parse_duration(text: str, *, allow_breaths: bool = True) -> Span:
         return Span(breaths=count)
     timed = _TIME.fullmatch(raw)
     if not raw or not timed or not (timed["m"] or timed["s"]):
-        raise DurationError(f"{raw!r} is not a duration: {_hint_for(raw)}")
+        raise DurationError(f"{raw!r} is not a duration: {_hint_for(raw, allow_breaths)}")
     ms = (int(timed["m"] or 0) * 60 + int(timed["s"] or 0)) * 1000
     if ms == 0:
         raise DurationError(f"{raw!r} is zero: leave the step out, or give it a length")
@@ -64,14 +65,17 @@ def parse_count(text: str, what: str) -> int:
     return int(raw)
 
 
-def _hint_for(raw: str) -> str:
+def _hint_for(raw: str, allow_breaths: bool) -> str:
+    form = FORM_HINT if allow_breaths else TIME_HINT
     if re.fullmatch(r"\d+:\d+(:\d+)?", raw):
         minutes, _, seconds = raw.partition(":")
         return f"YAML would read it as a base-60 number; write {int(minutes)}m{seconds}s instead"
     if re.fullmatch(r"0\d+", raw):
         return "a leading zero makes YAML read it as octal; write it without the zero, with a unit"
     if re.fullmatch(r"\d+", raw):
+        if not allow_breaths:  # a bare number for a time is most likely minutes (--length 20)
+            return f"give it a unit: {raw}m, or {raw}s for seconds"
         return f"give it a unit: {raw}s, {raw}m or {raw} breaths"
     if raw.startswith("-"):
-        return "durations cannot be negative; " + FORM_HINT
-    return FORM_HINT
+        return "durations cannot be negative; " + form
+    return form

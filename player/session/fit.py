@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from player.errors import CannotFit
-from player.session.script import Script, Sides, Step
-from player.session.timeline import ClipLengths, TimingOptions, build_timeline, clock
+from player.session.script import Script, Section, Sides, Step
+from player.session.timeline import ClipLengths, Timeline, TimingOptions, build_timeline, clock
 
 MIN_FIT_PACE, MAX_FIT_PACE = 0.7, 1.3  # slower or faster than this stops feeling gentle
 TOLERANCE = 0.02  # within 2% of the target is a fit; the pace search stops there
+# A section that loses optional steps keeps at least this much besides its title, or goes whole.
+MIN_SECTION_CUES = 2
+MIN_SECTION_MS = 45_000
 
 
 @dataclass(frozen=True)
@@ -34,14 +37,15 @@ def fit_length(script: Script, options: TimingOptions, clip_ms: ClipLengths, tar
     optional = _optional_units(script)
     if optional and not _has_required_step(script):
         optional = optional[:-1]  # a fit never leaves out every step: the last one stays
+    choose = _Chooser(script, options, clip_ms, optional)
     longest = measure(MIN_FIT_PACE, frozenset())
-    shortest = measure(MAX_FIT_PACE, frozenset().union(*optional))
+    shortest = measure(MAX_FIT_PACE, choose.leave_out(0))
     if not shortest * (1 - TOLERANCE) <= target_ms <= longest * (1 + TOLERANCE):
         raise CannotFit(
             f"{script.title} cannot be fitted to {clock(target_ms)}: it lasts from "
             f"{clock(shortest)} to {clock(longest)}; choose a length in that range"
         )
-    leave_out = _steps_to_leave_out(measure, optional, target_ms)
+    leave_out = choose.leave_out(target_ms)
     pace = _pace_for(measure, leave_out, target_ms)
     fitted = replace(options, pace=pace, leave_out=leave_out)
     gone = tuple(
@@ -70,23 +74,109 @@ def _measurer(script: Script, options: TimingOptions, clip_ms: ClipLengths) -> M
 Unit = frozenset[int]  # script lines of optional steps that go or stay together
 
 
-def _steps_to_leave_out(measure: Measure, optional: list[Unit], target_ms: int) -> frozenset[int]:
-    """Leave out the longest optional units until the fastest gentle pace reaches the target,
-    then put back any that still fit, shortest first, so as little as possible is lost."""
-    if measure(MAX_FIT_PACE, frozenset()) <= target_ms:
-        return frozenset()
-    everything = measure(1.0, frozenset())
-    saving = {unit: everything - measure(1.0, unit) for unit in optional}
-    chosen: list[Unit] = []
-    for unit in sorted(optional, key=lambda unit: -saving[unit]):
-        chosen.append(unit)
-        if measure(MAX_FIT_PACE, frozenset().union(*chosen)) <= target_ms:
-            break
-    for unit in sorted(chosen, key=lambda unit: saving[unit]):
-        fewer = [other for other in chosen if other != unit]
-        if measure(MAX_FIT_PACE, frozenset().union(*fewer)) <= target_ms:
-            chosen = fewer
-    return frozenset().union(*chosen)
+class _Chooser:
+    """Which optional units to leave out: the longest first until the fastest gentle pace
+    reaches the target, then any that still fit put back, shortest first, so as little as
+    possible is lost. Never a hollowed section: a section keeps its core (its steps that are
+    not optional) and at least two cues and 45 s besides its title, or, when every step of
+    it is optional, goes whole with its title and bell."""
+
+    def __init__(
+        self, script: Script, options: TimingOptions, clip_ms: ClipLengths, units: list[Unit]
+    ) -> None:
+        self.script = script
+        self.options = options
+        self.clip_ms = clip_ms
+        self.units = units
+        self.section_units = [
+            [unit for unit in units if unit <= _lines(section.steps)] for section in script.sections
+        ]
+
+    def timeline(self, pace: float, leave_out: frozenset[int]) -> Timeline:
+        trial = replace(self.options, pace=pace, leave_out=leave_out)
+        return build_timeline(self.script, trial, self.clip_ms)
+
+    def hollowed(self, timeline: Timeline, leave_out: frozenset[int]) -> list[int]:
+        """The sections (by index) that lost optional steps and play too little."""
+        kept = [
+            (index, section)
+            for index, section in enumerate(self.script.sections)
+            if index == 0 or not _gone(section, leave_out)
+        ]
+        hollow = []
+        for (index, section), chapter in zip(kept, timeline.chapters, strict=True):
+            if index == 0 or not _lines(section.steps) & leave_out:
+                continue  # the first section holds the opening, and always stays
+            cues = sum(
+                1
+                for event in timeline.events
+                if event.kind == "speech"
+                and chapter.start_ms <= event.start_ms < chapter.end_ms
+                and event.text != section.title
+            )
+            if cues < MIN_SECTION_CUES or chapter.end_ms - chapter.start_ms < MIN_SECTION_MS:
+                hollow.append(index)
+        return hollow
+
+    def fits(self, chosen: list[Unit], target_ms: int) -> tuple[bool, bool]:
+        """(acceptable: no section hollowed, short enough at the fastest gentle pace)."""
+        leave_out = frozenset().union(*chosen)
+        timeline = self.timeline(MAX_FIT_PACE, leave_out)
+        return not self.hollowed(timeline, leave_out), timeline.duration_ms <= target_ms
+
+    def with_unit(self, chosen: list[Unit], unit: Unit) -> list[Unit] | None:
+        """`chosen` and `unit`, with whole the sections that would be hollowed (None when
+        one of them has a core, which stays: then `unit` stays too)."""
+        candidate = [*chosen, unit]
+        leave_out = frozenset().union(*candidate)
+        hollow = self.hollowed(self.timeline(MAX_FIT_PACE, leave_out), leave_out)
+        if not hollow:
+            return candidate
+        for index in hollow:
+            if not all(step.optional for step in self.script.sections[index].steps):
+                return None
+            candidate += [other for other in self.section_units[index] if other not in candidate]
+        leave_out = frozenset().union(*candidate)
+        if self.hollowed(self.timeline(MAX_FIT_PACE, leave_out), leave_out):
+            return None
+        return candidate
+
+    def leave_out(self, target_ms: int) -> frozenset[int]:
+        if self.timeline(MAX_FIT_PACE, frozenset()).duration_ms <= target_ms:
+            return frozenset()
+        everything = self.timeline(1.0, frozenset()).duration_ms
+        saving = {unit: everything - self.timeline(1.0, unit).duration_ms for unit in self.units}
+        chosen: list[Unit] = []
+        for unit in sorted(self.units, key=lambda unit: -saving[unit]):
+            if unit in chosen:
+                continue
+            candidate = self.with_unit(chosen, unit)
+            if candidate is None:
+                continue
+            chosen = candidate
+            if self.fits(chosen, target_ms)[1]:
+                break
+        for unit in sorted(chosen, key=lambda unit: saving[unit]):
+            fewer = [other for other in chosen if other != unit]
+            if all(self.fits(fewer, target_ms)):
+                chosen = fewer
+        return frozenset().union(*chosen)
+
+
+def _lines(steps: tuple[Step, ...]) -> frozenset[int]:
+    """The script lines of `steps` and of the steps nested in them."""
+    lines: set[int] = set()
+    for step in steps:
+        lines.add(step.line)
+        lines |= _lines(step.instead)
+        if isinstance(step, Sides):
+            lines |= _lines(step.steps)
+    return frozenset(lines)
+
+
+def _gone(section: Section, leave_out: frozenset[int]) -> bool:
+    """As the timeline judges it: every step optional and left out, so no title, no bell."""
+    return all(step.optional and step.line in leave_out for step in section.steps)
 
 
 def _pace_for(measure: Measure, leave_out: frozenset[int], target_ms: int) -> float:

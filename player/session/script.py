@@ -10,10 +10,10 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeGuard
 
 import yaml
 
@@ -38,6 +38,10 @@ MAX_QUOTED_CHARS = 30  # of a value quoted back in a problem line
 DEFAULT_INHALE_MS = 4_000
 DEFAULT_EXHALE_MS = 6_000
 SIDE_PLACEHOLDER = "{side}"
+OTHER_PLACEHOLDER = "{other}"  # the other side's word
+DURATION_PLACEHOLDER = "{duration}"  # the length of the stay after a say, in words
+SIDE_PLACEHOLDERS = (SIDE_PLACEHOLDER, OTHER_PLACEHOLDER)
+PLACEHOLDERS = (*SIDE_PLACEHOLDERS, DURATION_PLACEHOLDER)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +126,7 @@ class Sides(Marks):
 
 
 Step: TypeAlias = Say | Pause | Hold | Move | Rounds | Bell | Sides
+Stay: TypeAlias = Pause | Hold | Move  # a step that lasts a time: what {duration} measures
 
 
 @dataclass(frozen=True)
@@ -190,9 +195,17 @@ YES_NO = {"yes": True, "true": True, "no": False, "false": False}
 # The cue before a long stay must say how long it lasts, or that a bell ends it.
 _SAYS_HOW_LONG = re.compile(
     r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
-    r"|thirty|forty|few|several|minutes?|breaths|bell|a breath)\b",
+    r"|thirty|forty|fifty|few|several|minutes?|seconds?|breaths|bell|a breath)\b"
+    r"|\{duration\}",  # filled with a length in words ("about fifty seconds")
     re.IGNORECASE,
 )
+
+
+def says_how_long(text: str) -> bool:
+    """Whether a cue tells how long the stay after it lasts, or that a bell ends it."""
+    return _SAYS_HOW_LONG.search(text) is not None
+
+
 BREATH_KEYS = ("inhale", "exhale")
 BELL_SOUNDS: tuple[BellSound, ...] = ("start", "section", "end")
 
@@ -225,8 +238,11 @@ def parse_script(data: bytes, display: str, session_id: str = "session") -> Scri
     return script
 
 
-def check_text(text: str, *, in_sides: bool) -> str | None:
-    """Say what is wrong with a cue's text, or None when it can be spoken as written."""
+def check_text(text: str, *, in_sides: bool, in_say: bool = False) -> str | None:
+    """Say what is wrong with a cue's text, or None when it can be spoken as written.
+
+    `in_sides`: the text is said on a side (a sides block, alternating rounds), so {side}
+    and {other} may stand in it; `in_say`: it is a say step's, so {duration} may."""
     if not text.strip():
         return "the text is empty: write what should be said"
     if len(text) > MAX_TEXT_CHARS:
@@ -241,12 +257,48 @@ def check_text(text: str, *, in_sides: bool) -> str | None:
     if not any(char.isalpha() for char in text):
         return "the text has no words to say: write the cue in words"
     placeholders = set(re.findall(r"\{[^{}]*\}", text))
-    unknown = placeholders - {SIDE_PLACEHOLDER}
+    unknown = placeholders - set(PLACEHOLDERS)
     if unknown:
-        return f"unknown placeholder {sorted(unknown)[0]}: the only one is {SIDE_PLACEHOLDER}"
-    if placeholders and not in_sides:
-        return f"{SIDE_PLACEHOLDER} works only inside a sides block"
+        return (
+            f"unknown placeholder {sorted(unknown)[0]}: the placeholders are "
+            f"{', '.join(PLACEHOLDERS[:-1])} and {PLACEHOLDERS[-1]}"
+        )
+    for placeholder in SIDE_PLACEHOLDERS:
+        if placeholder in placeholders and not in_sides:
+            return f"{placeholder} works only inside a sides block or alternating rounds"
+    if DURATION_PLACEHOLDER in placeholders and not in_say:
+        return (
+            f"{DURATION_PLACEHOLDER} works only in a say step (or its brief), "
+            "before the hold, pause or move whose length it says"
+        )
     return None
+
+
+def steps_after(
+    steps: tuple[Step, ...], after: tuple[Step, ...] = ()
+) -> Iterator[tuple[Step, tuple[Step, ...]]]:
+    """Every step, nested ones too, with the steps that follow it as it plays: the rest of its
+    list, then, for an alternative (`instead`), what follows the step it stands in for. A
+    side's steps end with that side."""
+    for index, step in enumerate(steps):
+        rest = steps[index + 1 :] + after
+        yield step, rest
+        if step.instead:
+            yield from steps_after(step.instead, rest)
+        if isinstance(step, Sides):
+            yield from steps_after(step.steps)
+
+
+def first_stay(steps: tuple[Step, ...]) -> Stay | None:
+    """The first hold, pause or move among `steps`, as written."""
+    return next((step for step in steps if isinstance(step, Pause | Hold | Move)), None)
+
+
+def says_duration(step: Step) -> TypeGuard[Say]:
+    """A say step whose text or brief holds {duration}."""
+    return isinstance(step, Say) and any(
+        DURATION_PLACEHOLDER in text for text in (step.text, step.brief or "")
+    )
 
 
 def normalize_text(text: str) -> str:
@@ -477,12 +529,18 @@ class _Reader:
         return self.spoken(value, node, _join(where, key), in_sides=False)
 
     def spoken(
-        self, value: str | None, node: yaml.Node, where: str, *, in_sides: bool
+        self,
+        value: str | None,
+        node: yaml.Node,
+        where: str,
+        *,
+        in_sides: bool,
+        in_say: bool = False,
     ) -> str | None:
         """The cue text normalized, or None after recording why it cannot be spoken."""
         if value is None:
             return None
-        fault = check_text(value, in_sides=in_sides)
+        fault = check_text(value, in_sides=in_sides, in_say=in_say)
         if fault:
             self.problem(_line(node), where, fault)
             return None
@@ -569,6 +627,7 @@ class _Reader:
                 self.problem(_line(item), where, "the section has no steps: add a steps list")
                 continue
             steps = self.steps(steps_node, where, in_sides=False)
+            self.check_durations_have_a_stay(steps, where)
             if title and steps:
                 sections.append(Section(title=title, steps=steps, line=_line(item)))
         return tuple(sections)
@@ -598,7 +657,25 @@ class _Reader:
                 self.check_announced(step, steps[-1] if steps else None, f"{where}, step {index}")
                 steps.append(step)
         self.check_bells_promised(steps, where, ends_section=not nested)
+        if not nested and steps and isinstance(steps[-1], Bell):
+            self.problem(
+                steps[-1].line,
+                f"{where}, step {len(steps)}",
+                "a section's end rings a bell of its own (the next section's, or the end "
+                "bell), so this one would only ring with it: remove it",
+            )
         return tuple(steps)
+
+    def check_durations_have_a_stay(self, steps: tuple[Step, ...], where: str) -> None:
+        """A cue that says {duration} is followed, as it plays, by the stay it measures."""
+        for step, rest in steps_after(steps):
+            if says_duration(step) and first_stay(rest) is None:
+                self.problem(
+                    step.line,
+                    where,
+                    f"{DURATION_PLACEHOLDER} says the length of the hold, pause or move after "
+                    "this cue, and none follows it: add one after it, or write the time out",
+                )
 
     def check_bells_promised(self, steps: list[Step], where: str, ends_section: bool) -> None:
         """A stay announced as ending with a bell is followed by one (or by a section's end,
@@ -738,13 +815,15 @@ class _Reader:
     ) -> Step | None:
         node = fields["say"]
         value = self.scalar(node, where, "the cue")
-        text = self.spoken(value, node, where, in_sides=in_sides)
+        text = self.spoken(value, node, where, in_sides=in_sides, in_say=True)
         brief = None
         if "brief" in fields:
             brief_node = fields["brief"]
             brief_where = _join(where.rpartition(", say")[0], "brief")
             brief_value = self.scalar(brief_node, brief_where, "the short form")
-            brief = self.spoken(brief_value, brief_node, brief_where, in_sides=in_sides)
+            brief = self.spoken(
+                brief_value, brief_node, brief_where, in_sides=in_sides, in_say=True
+            )
         return Say(text=text, line=line, brief=brief) if text else None
 
     def _pause(

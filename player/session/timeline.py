@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from player.errors import ScriptProblems
 from player.session.script import (
+    DURATION_PLACEHOLDER,
+    MAX_UNANNOUNCED_MS,
+    OTHER_PLACEHOLDER,
     SIDE_PLACEHOLDER,
     Bell,
     BellSound,
@@ -28,9 +31,15 @@ from player.session.script import (
     Script,
     Side,
     Sides,
+    Stay,
     Step,
     Tag,
+    first_stay,
+    says_duration,
+    says_how_long,
+    steps_after,
 )
+from player.session.spoken_time import spoken_duration
 
 Kind = Literal["speech", "bell", "silence", "tone"]
 Phase = Literal["inhale", "exhale"]
@@ -57,6 +66,13 @@ AVOIDED_NAMES: dict[str, str] = {
     "wrists": "a pose with weight on the hands",
 }
 BELL_MS: dict[BellSound, int] = {"start": 5_000, "section": 4_000, "end": 8_000}
+BELL_MERGE_MS = 10_000  # two bells starting closer than this ring as one
+ESTIMATED_MS_PER_CHAR = 71  # speech at rate 140, for a text with no clip length at hand
+NUMBER_WORDS = (
+    *("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
+    *("eighteen", "nineteen", "twenty"),
+)
 MAX_SESSION_MS = 4 * 60 * 60 * 1000
 
 
@@ -188,6 +204,22 @@ def build_timeline(script: Script, options: TimingOptions, clip_ms: ClipLengths)
     lookup = clip_ms if callable(clip_ms) else clip_ms.__getitem__
     builder = _Builder(script, options, lookup)
     builder.run()
+    if options.pace != MAX_PACE and _has_bell_step(script):
+        # Which bells ring as one is decided at the fastest pace, where they stand closest:
+        # the same at every pace, and never two within BELL_MERGE_MS at any. That trial asks
+        # `clip_ms` nothing: it takes the lengths just spoken, and estimates any text that
+        # only the fastest pace says (a {duration}).
+        known = {e.text: e.duration_ms for e in builder.events if e.kind == "speech"}
+        fastest = _Builder(
+            script,
+            replace(options, pace=MAX_PACE),
+            lambda text: known.get(text) or _estimated_ms(text),
+        )
+        fastest.run()
+        if fastest.merged_bells != builder.merged_bells:
+            merges = frozenset(fastest.merged_bells)
+            builder = _Builder(script, options, lookup, bell_merges=merges)
+            builder.run()
     if builder.t > MAX_SESSION_MS:
         hours = builder.t / 3_600_000
         raise ScriptProblems(
@@ -249,6 +281,17 @@ class _Builder:
     chapters: list[Chapter] = field(default_factory=list)
     labels: _Labels = field(default_factory=_Labels)
     skip_note: str | None = None  # the note just spoken for left-out steps, until a step runs
+    # what follows each {duration} say as it plays (by id: one object serves both sides)
+    after_say: dict[int, tuple[Step, ...]] | None = None
+    last_speech: Event | None = None
+    bell_next: bool = False  # a bell rings right after the step being built
+    # bells struck so far: (start, for an explicit bell its (index in `events`, ordinal))
+    strikes: list[tuple[int, tuple[int, int] | None]] = field(default_factory=list)
+    # explicit bells (by ordinal) that ring with a neighbour, as found at the fastest pace;
+    # None: find them by time (a build at the fastest pace)
+    bell_merges: frozenset[int] | None = None
+    merged_bells: set[int] = field(default_factory=set)
+    explicit_bells: int = 0
 
     # -- scaling ----------------------------------------------------------------------
 
@@ -287,6 +330,7 @@ class _Builder:
 
     def speak(self, text: str, phase: Phase | None = None) -> None:
         self.emit("speech", max(1, int(self.clip_ms(text))), text, phase)
+        self.last_speech = self.events[-1]
 
     def silence_until(self, end_ms: int, phase: Phase | None = None) -> None:
         self.emit("silence", end_ms - self.t, phase=phase)
@@ -295,7 +339,27 @@ class _Builder:
         self.speak(text)
         self.emit("silence", self.scaled(CUE_GAP_MS))
 
-    def bell(self, sound: BellSound) -> None:
+    def bell(self, sound: BellSound, automatic: bool = False) -> None:
+        """Never two bells within BELL_MERGE_MS: an explicit bell just after another, or just
+        before an automatic one, is not struck. Its time stays, silent, as with bells off: the
+        rhythm, and the likeness of a pose's two sides, do not change."""
+        recent = bool(self.strikes) and self.t - self.strikes[-1][0] < BELL_MERGE_MS
+        explicit = None
+        if not automatic:
+            ordinal = self.explicit_bells
+            self.explicit_bells += 1
+            merge = recent if self.bell_merges is None else ordinal in self.bell_merges
+            if merge:
+                self.merged_bells.add(ordinal)
+                self.emit("silence", BELL_MS[sound])
+                return
+            explicit = (len(self.events), ordinal)
+        before = self.strikes[-1][1] if self.strikes else None
+        if automatic and recent and before is not None and self.bell_merges is None:
+            index, ordinal = before  # the automatic bell rings for both
+            self.events[index] = replace(self.events[index], kind="silence", text="")
+            self.merged_bells.add(ordinal)
+        self.strikes.append((self.t, explicit))
         if self.options.bells == "off":
             self.emit("silence", BELL_MS[sound])  # the bell's time stays: the rhythm is kept
         else:
@@ -325,14 +389,14 @@ class _Builder:
             if index == 0:
                 self.opening()
             else:
-                self.bell("section")
+                self.bell("section", automatic=True)
             self.speak(section.title)
             self.emit("silence", self.scaled(SECTION_TITLE_GAP_MS))
-            for step in section.steps:
-                self.step(step)
-            if index == len(sections) - 1:
+            last = index == len(sections) - 1
+            self.steps(section.steps, None, bell_after=True)
+            if last:
                 self.next_step(0)
-                self.bell("end")
+                self.bell("end", automatic=True)
             self.chapters.append(Chapter(start, self.t, section.title))
 
     def all_left_out(self, steps: tuple[Step, ...]) -> bool:
@@ -340,25 +404,94 @@ class _Builder:
         return all(step.optional and step.line in self.options.leave_out for step in steps)
 
     def opening(self) -> None:
-        self.bell("start")
+        self.bell("start", automatic=True)
         self.say(f"{self.script.title}.")
-        if self.minimal:
-            return  # the listener knows the practice, its props and its cautions
-        if self.script.props:
+        if self.script.props and not self.minimal:  # the listener knows the props
             self.say(props_sentence(self.script.props))
-        for caution in self.script.cautions:
+        for caution in self.script.cautions:  # safety is not instruction: always said
             self.say(caution)
 
-    def step(self, step: Step, side: Side | None = None) -> None:
-        if step.optional and step.line in self.options.leave_out:
+    def steps(self, steps: tuple[Step, ...], side: Side | None, *, bell_after: bool) -> None:
+        """A list of steps; `bell_after`: a bell rings as they end (a section's end). A run of
+        neighbouring avoided steps gives way as one (`avoided_run`)."""
+        live = [step for step in steps if not self.left_out(step)]
+        index = 0
+        while index < len(live):
+            end = index
+            while end < len(live) and self.avoided(live[end]):
+                end += 1
+            if end > index:
+                self.avoided_run(tuple(live[index:end]), side, bell_after and end == len(live))
+                index = end
+                continue
+            following = live[index + 1] if index + 1 < len(live) else None
+            self.bell_next = isinstance(following, Bell) or (following is None and bell_after)
+            self.step(live[index], side)
+            index += 1
+
+    def left_out(self, step: Step) -> bool:
+        return step.optional and step.line in self.options.leave_out
+
+    def avoided(self, step: Step) -> list[Tag]:
+        return [tag for tag in step.tags if tag in self.options.avoid]
+
+    def avoided_run(self, run: tuple[Step, ...], side: Side | None, bell_after: bool) -> None:
+        """Avoided steps: with an alternative among them, only the alternatives are said (no
+        note contradicts them), and an alternative with no timed step of its own keeps the
+        avoided steps' time with an announced rest; with none, one short note."""
+        alternatives = tuple(alternative for step in run for alternative in step.instead)
+        covered = {tag for step in run if step.instead for tag in self.avoided(step)}
+        replaced = tuple(step for step in run if step.instead or self.avoided(step)[0] in covered)
+        for step in run:  # a pose no alternative covers still gets its note
+            if step not in replaced:
+                self.note_left_out(self.avoided(step)[0])
+        if not alternatives:
             return
-        avoided = [tag for tag in step.tags if tag in self.options.avoid]
-        if avoided:
-            if step.instead:
-                for alternative in step.instead:
-                    self.step(alternative, side)
-            else:
-                self.note_left_out(avoided[0])
+        start = self.t
+        self.steps(alternatives, side, bell_after=bell_after)
+        if _has_timed_step(alternatives):
+            return
+        cycle_ms = self.inhale_ms + self.exhale_ms
+        breaths = round((start + self.length_of(replaced, side) - self.t) / cycle_ms)
+        if breaths >= 1:
+            self.next_step(0)  # generated: no event may point at an avoided step
+            self.say(f"Rest here for {_count(breaths, 'breath')}.")
+            self.pause(0, breaths)
+
+    def length_of(self, steps: tuple[Step, ...], side: Side | None) -> int:
+        """About how long `steps` would last here were nothing avoided: their words are never
+        spoken, so never asked of `clip_ms`, but estimated."""
+        options = replace(self.options, avoid=frozenset())
+        trial = _Builder(self.script, options, _estimated_ms, labels=_Labels(side=side))
+        trial.steps(steps, side, bell_after=False)
+        return trial.t
+
+    def announce_stay(self, step: Stay) -> None:
+        """At minimal, a stay over 20 s with no cue just before it that tells how long (the
+        short form may not) gets one: the listener is never left wondering in silence."""
+        if not self.minimal:
+            return
+        last = self.last_speech
+        quiet_since = last.end_ms if last is not None else 0
+        if self.t - quiet_since + self.stay_ms(step) <= MAX_UNANNOUNCED_MS:
+            return
+        if last is not None and last.text != last.section and says_how_long(last.text):
+            return
+        self.say(self.stay_announcement(step))
+
+    def stay_announcement(self, step: Stay) -> str:
+        if self.bell_next and self.options.bells != "off":
+            return "Rest here until the bell."
+        verb = "Keep moving" if isinstance(step, Move) else "Stay here"
+        if step.span.breaths:
+            return f"{verb} for {_count(step.span.breaths, 'breath')}."
+        return f"{verb} a while."
+
+    def step(self, step: Step, side: Side | None = None) -> None:
+        if self.left_out(step):
+            return
+        if self.avoided(step):
+            self.avoided_run((step,), side, bell_after=False)
             return
         self.skip_note = None
         self.next_step(step.line)
@@ -366,12 +499,15 @@ class _Builder:
             case Say(text=text, brief=brief):
                 cue = self.cue_text(text, brief)
                 if cue:
-                    self.say(_fill_side(cue, side))
+                    self.say(self.fill_duration(_fill_side(cue, side), step))
             case Pause(span=span):
+                self.announce_stay(step)
                 self.pause(span.ms, span.breaths)
             case Hold():
+                self.announce_stay(step)
                 self.hold(step, side)
             case Move(span=span, reminders=reminders):
+                self.announce_stay(step)
                 ms = span.breaths * (self.inhale_ms + self.exhale_ms) or self.scaled(span.ms)
                 said = () if self.minimal else reminders
                 self.timed_hold(ms, [_fill_side(text, side) for text in said])
@@ -389,6 +525,45 @@ class _Builder:
         if self.options.cues == "brief":
             return brief or text
         return brief  # minimal: only the short forms, which name the pose
+
+    def fill_duration(self, text: str, say: Say) -> str:
+        """{duration} filled with the length, in words, of the stay that follows the say."""
+        if DURATION_PLACEHOLDER not in text:
+            return text
+        if self.after_say is None:
+            self.after_say = {
+                id(step): rest
+                for section in self.script.sections
+                for step, rest in steps_after(section.steps)
+                if says_duration(step)
+            }
+        rest = self.after_say.get(id(say), ())
+        stay = self.stay_that_runs(rest) or first_stay(rest)
+        if stay is None:  # a script made in code, unchecked: say no number rather than none
+            return text.replace(DURATION_PLACEHOLDER, "a while")
+        return text.replace(DURATION_PLACEHOLDER, spoken_duration(self.stay_ms(stay)))
+
+    def stay_that_runs(self, steps: tuple[Step, ...]) -> Stay | None:
+        """The first hold, pause or move among `steps` that plays at these options: left-out
+        steps skipped, an avoided step's alternative in its place."""
+        for step in steps:
+            if step.optional and step.line in self.options.leave_out:
+                continue
+            if any(tag in self.options.avoid for tag in step.tags):
+                stay = self.stay_that_runs(step.instead)
+                if stay is not None:
+                    return stay
+                continue
+            if isinstance(step, Pause | Hold | Move):
+                return step
+        return None
+
+    def stay_ms(self, stay: Stay) -> int:
+        """A stay's length at these options, from them alone: no clip length changes it (a
+        reminder that overruns a hold lengthens the hold, never what is said of it)."""
+        if stay.span.breaths:
+            return stay.span.breaths * (self.inhale_ms + self.exhale_ms)
+        return self.scaled(stay.span.ms)
 
     def note_left_out(self, tag: str) -> None:
         """One short note for a run of left-out steps, so the silence is never a mystery."""
@@ -408,8 +583,7 @@ class _Builder:
                 self.pause(block.rest.ms, block.rest.breaths)
             self.labels.side = side
             self.say(side_announcement(side, first=number == 0))
-            for inner in block.steps:
-                self.step(inner, side)
+            self.steps(block.steps, side, bell_after=False)
             self.labels.side = None
 
     def pause(self, ms: int, breaths: int) -> None:
@@ -506,12 +680,47 @@ class _Builder:
         self.silence_until(max(start + hold_ms, self.t + PHASE_GAP_MS))
 
 
+def _estimated_ms(text: str) -> int:
+    return ESTIMATED_MS_PER_CHAR * len(text)
+
+
+def _has_bell_step(script: Script) -> bool:
+    def has_bell(steps: tuple[Step, ...]) -> bool:
+        return any(
+            isinstance(step, Bell)
+            or has_bell(step.instead)
+            or (isinstance(step, Sides) and has_bell(step.steps))
+            for step in steps
+        )
+
+    return any(has_bell(section.steps) for section in script.sections)
+
+
+def _has_timed_step(steps: tuple[Step, ...]) -> bool:
+    """Whether any of `steps` (or of a sides block among them) lasts a time of its own."""
+    return any(
+        isinstance(step, Hold | Pause | Move | Rounds)
+        or (isinstance(step, Sides) and _has_timed_step(step.steps))
+        for step in steps
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """Such as "three breaths" or "one breath": in words up to twenty."""
+    word = NUMBER_WORDS[number] if number < len(NUMBER_WORDS) else str(number)
+    return f"{word} {noun}" if number == 1 else f"{word} {noun}s"
+
+
 def _both_sides(first: Side) -> tuple[Side, Side]:
     return ("right", "left") if first == "right" else ("left", "right")
 
 
 def _fill_side(text: str, side: Side | None) -> str:
-    return text.replace(SIDE_PLACEHOLDER, side) if side else text
+    """{side} and {other} filled: "right" and "left" on the right side."""
+    if not side:
+        return text
+    other = "left" if side == "right" else "right"
+    return text.replace(SIDE_PLACEHOLDER, side).replace(OTHER_PLACEHOLDER, other)
 
 
 def _spread(count: int, cycles: int) -> list[int]:

@@ -11,16 +11,15 @@ from pathlib import Path
 
 from player.audio.pcm import ms_for_frames, read_wav_frames
 from player.errors import SynthesisError
+from player.session.lint import estimated_clip_ms
 from player.speech.cache import SpeechCache, VoiceSettings
 from player.speech.pool import SpeechJob, SpeechWorkers
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (done, total)
-# A clip's length before it is made: measured on the 789 cues of the built-in sessions with
-# the default voice (espeak en-us+klatt at rate 140), 71 ms a character, 7% off per cue at
-# the median; a rate speaks faster or slower in proportion.
-MS_PER_CHARACTER_AT_140 = 71
+# A clip's length before it is made: estimated_clip_ms, in the session layer (session/lint.py),
+# which judges cue lengths without speech too.
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,3 @@ def lengths_without_synthesis(
         lengths[text] = ms
     cache.damaged.clear()  # noted and rebuilt by whichever command speaks them
     return KnownLengths(lengths, estimated)
-
-
-def estimated_clip_ms(text: str, rate: int) -> int:
-    return max(1, round(len(text) * MS_PER_CHARACTER_AT_140 * 140 / rate))
