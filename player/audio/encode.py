@@ -37,7 +37,6 @@ from player.session.timeline import Chapter, clock
 SUFFIXES = (".mp3", ".wav")
 PART_MARKER = "render-"  # .NAME.PID.render-XXXX.mp3.part: the pid names the writer
 COPY_CHUNK = 1 << 20
-PIPE_CHUNK = 1 << 16  # PCM goes to ffmpeg a pipe's worth at a time: each write is progress
 # LAME's delay (1,105 samples) and the padding of its last frame: an MP3's frames hold 1,300
 # to 1,600 samples more than its PCM here (a decoder trims them), never fewer
 MP3_EXTRA_FRAMES = 4
@@ -380,7 +379,7 @@ def _run_encoder(
         except FileNotFoundError:
             raise MissingDependency(not_installed("ffmpeg")) from None
         with Watchdog(process, "encoding the MP3", stop) as dog:
-            code = _feed(process, pcm, advance, dog)
+            code = dog.feed(pcm, advance)
         errors.seek(0)
         message = errors.read().decode("utf-8", "replace").strip()
     # ffmpeg 5.1 reports a full disk while writing the trailer, yet exits 0
@@ -392,34 +391,3 @@ def _run_encoder(
     raise PracticeError(
         f"ffmpeg could not encode the MP3 ({last_line}): {FFMPEG_FIX}", detail=message
     )
-
-
-def _feed(
-    process: subprocess.Popen[bytes],
-    pcm: Iterable[bytes],
-    advance: Callable[[int], None],
-    dog: Watchdog,
-) -> int:
-    """Stream the PCM into ffmpeg, a pipe's worth at a time under the watchdog; on an
-    interrupt or error, stop ffmpeg too."""
-    assert process.stdin is not None
-    try:
-        for piece in pcm:
-            view = memoryview(piece)
-            for start in range(0, len(view), PIPE_CHUNK):
-                with dog.waiting():
-                    process.stdin.write(view[start : start + PIPE_CHUNK])
-            advance(len(piece))
-        with dog.waiting():
-            process.stdin.close()
-    except BrokenPipeError:
-        pass  # ffmpeg stopped early; its exit status and stderr say why
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    finally:
-        with suppress(OSError):
-            process.stdin.close()
-    with dog.waiting():
-        return process.wait()

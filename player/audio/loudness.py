@@ -6,7 +6,6 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
-from contextlib import suppress
 
 from player.audio.ffmpeg import FFMPEG_FIX, measure_command
 from player.audio.watchdog import Watchdog
@@ -25,25 +24,8 @@ def loudness_lufs(pcm: Iterable[bytes], chain: str = "") -> float:
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
         )
-        assert process.stdin is not None
         with Watchdog(process, "measuring the loudness of the speech") as dog:
-            try:
-                for piece in pcm:
-                    with dog.waiting():
-                        process.stdin.write(piece)
-                with dog.waiting():
-                    process.stdin.close()
-            except BrokenPipeError:
-                pass  # ffmpeg stopped early: its exit status and report say why
-            except BaseException:
-                process.kill()
-                process.wait()
-                raise
-            finally:
-                with suppress(OSError):
-                    process.stdin.close()
-            with dog.waiting():
-                process.wait()
+            dog.feed(pcm)
         log.seek(0)
         report = log.read().decode("utf-8", "replace")
     found = re.findall(r"^\s+I:\s+(-?[\d.]+) LUFS", report, re.M)

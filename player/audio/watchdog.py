@@ -17,7 +17,7 @@ import atexit
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
 
@@ -27,6 +27,8 @@ from player.errors import PracticeError
 # Generous: ffmpeg takes in a second of session in well under a millisecond here, and a busy
 # machine slows that a hundredfold at worst; a program silent for a whole minute is stuck.
 STALL_S = 60.0
+
+PIPE_CHUNK = 1 << 16  # data goes in a pipe's worth at a time: each write is progress
 
 _running: set[subprocess.Popen[bytes]] = set()
 _running_lock = threading.Lock()
@@ -82,6 +84,34 @@ class Watchdog:
             yield
         finally:
             self._since = None
+
+    def feed(self, data: Iterable[bytes], advance: Callable[[int], None] = lambda _: None) -> int:
+        """Stream `data` into the program's stdin, a pipe's worth at a time, each write a
+        marked wait; close it and return the exit status. A program that stops reading early
+        is not an error here (its exit status and report say why); on an interrupt or an
+        error the program is stopped too."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            for piece in data:
+                view = memoryview(piece)
+                for start in range(0, len(view), PIPE_CHUNK):
+                    with self.waiting():
+                        stdin.write(view[start : start + PIPE_CHUNK])
+                advance(len(piece))
+            with self.waiting():
+                stdin.close()
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            self.process.kill()
+            self.process.wait()
+            raise
+        finally:
+            with suppress(OSError):
+                stdin.close()
+        with self.waiting():
+            return self.process.wait()
 
     def error(self) -> PracticeError:
         return PracticeError(
