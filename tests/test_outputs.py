@@ -25,6 +25,7 @@ from player.audio.pcm import SAMPLE_RATE, read_wav_data, samples_of
 from player.errors import PracticeError
 
 from .conftest import MINIMAL, REPO
+from .test_faults import encoder_running, leftovers
 
 REAL_FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 # runs the command with the watchdog's limit set first, as a test may not wait a minute
@@ -94,21 +95,6 @@ def hanging_ffmpeg() -> tuple[str, str]:
     """A fake ffmpeg that hangs without reading a byte, and what marks it in /proc."""
     seconds = f"600.{secrets.randbelow(10**9)}"  # this run's own, so no other one is seen
     return f"exec sleep {seconds}\n", f"sleep\0{seconds}"
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".tmp")))
-
-
-def running(marker: str) -> bool:
-    """Whether a process with `marker` in its command line is still there."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if marker in cmdline.read_bytes().decode(errors="replace"):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
@@ -254,7 +240,7 @@ def test_a_hung_encoder_is_stopped_and_blamed(
     )
     assert time.monotonic() - started < 20
     assert warm_mp3.read_bytes() == previous and leftovers(tmp_path) == []
-    assert not running(marker)
+    assert not encoder_running(marker)
 
 
 @pytest.mark.slow
@@ -267,7 +253,7 @@ def test_a_hung_ffmpeg_on_a_cold_cache_is_stopped_and_blamed(tiny: Path, tmp_pat
     stalled = r"practice: ffmpeg stopped responding while [a-z ]+ the speech \(nothing for 1 s\)"
     assert re.fullmatch(stalled + r" and was stopped: reinstall ffmpeg .*\n", err), err
     assert not (tmp_path / "tiny.mp3").exists() and leftovers(tmp_path) == []
-    assert not running(marker)
+    assert not encoder_running(marker)
 
 
 @pytest.mark.slow
@@ -277,7 +263,7 @@ def test_sigterm_stops_a_render_like_ctrl_c_exits_143_and_leaves_nothing(
     previous = warm_mp3.read_bytes()
     fake, marker = hanging_ffmpeg()
     process = render_tiny(tmp_path, shared_cache_dir, fake)
-    wait_for(lambda: running(marker), what="the encoder to start")
+    wait_for(lambda: encoder_running(marker), what="the encoder to start")
     wait_for(lambda: bool(leftovers(tmp_path)), what="the temporary file")
     time.sleep(0.5)  # the render is blocked writing into the stuck encoder
     process.send_signal(signal.SIGTERM)
@@ -285,7 +271,7 @@ def test_sigterm_stops_a_render_like_ctrl_c_exits_143_and_leaves_nothing(
     assert code == 143
     assert err == "practice: stopped by SIGTERM\n"
     assert warm_mp3.read_bytes() == previous and leftovers(tmp_path) == []
-    wait_for(lambda: not running(marker), timeout=5, what="the encoder to go")
+    wait_for(lambda: not encoder_running(marker), timeout=5, what="the encoder to go")
 
 
 # -- 4. the user's umask ----------------------------------------------------------------------
