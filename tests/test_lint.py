@@ -292,8 +292,9 @@ def test_a_breath_cue_longer_than_its_phase_warns():
     )
     assert [(w.line, w.rule) for w in found] == [(6, "long-breath-cue"), (10, "long-breath-cue")]
     assert found[0].text == (
-        "this inhale cue takes about 5.8s to say, longer than the 4s inhale, so that breath "
-        "is stretched to fit it: shorten it to about 56 characters, or lengthen the inhale"
+        'this inhale cue takes about 6.5s to say with the "Two more." the rounds add, longer '
+        "than the 4s inhale, so that breath is stretched to fit it: shorten it to about 46 "
+        "characters, or lengthen the inhale"
     )
     assert found[1].text.startswith("this reminder takes about 5.8s")
 

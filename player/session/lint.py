@@ -17,6 +17,7 @@ from typing import Literal
 
 from player.session.durations import Span
 from player.session.script import (
+    OTHER_PLACEHOLDER,
     SIDE_PLACEHOLDER,
     BreathCue,
     Hold,
@@ -29,6 +30,7 @@ from player.session.script import (
     Step,
 )
 from player.session.spoken_time import number_words
+from player.session.timeline import count_prefix
 
 # A clip's length before it is made: measured on the 789 cues of the built-in sessions with
 # the default voice (espeak en-us+klatt at rate 140), 71 ms a character, 7% off per cue at
@@ -385,30 +387,58 @@ def _long_breath_cues(script: Script) -> list[Warning]:
         for step in _all_steps(section.steps):
             said: list[tuple[str, str]] = []  # (phase, text as written)
             if isinstance(step, Rounds):
-                for cue in (step.first, step.later):
-                    if cue is not None:
-                        said += [("inhale", cue.inhale), ("exhale", cue.exhale)]
+                for cue, rounds in _cues_and_rounds(step):
+                    if not rounds:
+                        continue
+                    # the longest count the rounds add to this cue ("Two more. ", "Last one. ")
+                    prefix = max((count_prefix(n, step.count) for n in rounds), key=len)
+                    said += [("inhale", prefix + cue.inhale), ("exhale", cue.exhale)]
             elif isinstance(step, Hold) and step.span.breaths:
                 said += [("inhale", reminder) for reminder in step.reminders]  # said on an inhale
             for phase, text in dict.fromkeys(said):
-                ms = estimated_clip_ms(text.replace(SIDE_PLACEHOLDER, "right"), LINT_RATE)
+                ms = estimated_clip_ms(_as_said(text), LINT_RATE)
                 if ms <= phases[phase]:
                     continue
-                budget = phases[phase] // MS_PER_CHARACTER_AT_140
+                added = len(text) - len(_unprefixed(text))  # the count is not the author's
+                budget = phases[phase] // MS_PER_CHARACTER_AT_140 - added
                 if isinstance(step, Hold):
                     what, effect = "reminder", "it runs on into the exhale"
                 else:
                     what, effect = f"{phase} cue", "that breath is stretched to fit it"
                 found.append(
                     Warning(
-                        script.line_of(text) or step.line,
-                        f"this {what} takes about {ms / 1000:.1f}s to say, longer than the "
+                        script.line_of(_unprefixed(text)) or step.line,
+                        f"this {what} takes about {ms / 1000:.1f}s to say{_with_count(text)}, "
+                        "longer than the "
                         f"{_seconds(phases[phase])} {phase}, so {effect}: shorten it to about "
                         f"{budget} characters, or lengthen the {phase}",
                         rule="long-breath-cue",
                     )
                 )
     return found
+
+
+def _cues_and_rounds(step: Rounds) -> list[tuple[BreathCue, range]]:
+    """Each breath cue of `step` with the round numbers it is said in."""
+    if step.later is None:
+        return [(step.first, range(1, step.count + 1))]
+    return [(step.first, range(1, 2)), (step.later, range(2, step.count + 1))]
+
+
+def _as_said(text: str) -> str:
+    """A cue as it is said on one side (the longer side word, so the estimate is never short)."""
+    return text.replace(SIDE_PLACEHOLDER, "right").replace(OTHER_PLACEHOLDER, "right")
+
+
+def _with_count(text: str) -> str:
+    counted = text[: len(text) - len(_unprefixed(text))].strip()
+    return f' with the "{counted}" the rounds add' if counted else ""
+
+
+def _unprefixed(text: str) -> str:
+    for prefix in (count_prefix(2, 3), count_prefix(2, 2)):
+        text = text.removeprefix(prefix)
+    return text
 
 
 # -- 6. a section that a fit may empty ---------------------------------------------------------
