@@ -10,6 +10,7 @@ that stream must be within 30 ms of its timeline time, with no growing drift.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import json
 import os
@@ -25,6 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,7 @@ from player.live.console import commands_in, screen_lines
 from player.live.scheduler import (
     CHUNK_MS,
     MIN_PIECE_MS,
+    OPEN_REST_MAX_S,
     Final,
     Piece,
     Player,
@@ -47,7 +50,14 @@ from player.live.scheduler import (
 )
 from player.session.library import resolve
 from player.session.script import load_script, parse_script
-from player.session.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
+from player.session.timeline import (
+    OPEN_REST_KEY,
+    Event,
+    Timeline,
+    TimingOptions,
+    build_timeline,
+    spoken_texts,
+)
 
 from .conftest import fake_clip_ms
 
@@ -129,15 +139,19 @@ class Recorder:
 class FakeMaterial:
     """Fake clip lengths, a recognisable tone per text, and synthesis that is `behind`."""
 
-    def __init__(self, script_text: str, time: VirtualTime, behind: int = 0) -> None:
+    def __init__(
+        self, script_text: str, time: VirtualTime, behind: int = 0, open_rests: bool = False
+    ) -> None:
         self.script = parse_script(script_text.encode(), "fake.yaml")
         self.time = time
+        self.open_rests = open_rests
         texts = [e.text for e in self.at(1.0).events if e.kind == "speech"]
         self.known = set(dict.fromkeys(texts)) if not behind else set(texts[:behind])
         self.order = list(dict.fromkeys(texts))
 
     def at(self, pace: float) -> Timeline:
-        return build_timeline(self.script, TimingOptions(pace=pace), fake_clip_ms)
+        options = TimingOptions(pace=pace, open_rests=self.open_rests)
+        return build_timeline(self.script, options, fake_clip_ms)
 
     def timeline(self, pace: float) -> Final:
         timeline = self.at(pace)
@@ -154,6 +168,9 @@ class FakeMaterial:
     def pcm(self, event: Event) -> bytes:
         assert event.kind != "speech" or event.text in self.known, "played an unknown clip"
         return tone(event)
+
+    def soft_bell(self) -> bytes:
+        return SOFT_BELL
 
     def wait(self, timeout_s: float) -> None:
         self.time.now += timeout_s
@@ -234,6 +251,70 @@ def test_next_previous_and_pause_work_on_steps_and_pause_resumes_at_the_cue():
     assert not [at for at, _ in heard if 12.0 < at < 20.0]
     assert played_at(20.0) == expected_audio(timeline, 0, 5000)
     assert outcome == "finished"
+
+
+SOFT_BELL = array.array("h", [7]).tobytes() * 100
+
+OPEN_REST = """\
+title: Open
+sections:
+  - title: Only
+    steps:
+      - say: Rest for {duration}.
+      - hold: 30s
+        open: yes
+      - say: Come back slowly.
+"""
+
+
+def test_an_open_rest_waits_for_any_key_after_its_set_length_with_a_soft_bell_now_and_then():
+    time = VirtualTime([(600.0, "other")])  # a key nine and a half minutes into the wait
+    material = FakeMaterial(OPEN_REST, time, open_rests=True)
+    outcome, output, _ = play_virtually(material, time)
+    timeline = material.at(1.0)
+    said = [e.text for e in timeline.events if e.kind == "speech"]
+    assert said[2:4] == ["Rest for as long as you like.", OPEN_REST_KEY]
+    rest_end = next(e.end_ms for e in timeline.events if e.open)
+    start = output.plays[0][0]
+    heard = [(round((at - start) * 1000), pcm) for at, pcm in output.plays]
+    bells = [at for at, pcm in heard if pcm == SOFT_BELL]
+    wait = 600_000 - rest_end
+    # every three minutes of waiting; none at the key
+    assert bells == [rest_end + n * 180_000 for n in range(1, wait // 180_000 + 1)]
+    session = [(at, pcm) for at, pcm in heard if pcm != SOFT_BELL]
+    before = b"".join(pcm for at, pcm in session if at < rest_end)
+    after = [(at, pcm) for at, pcm in session if at >= rest_end]
+    assert before == expected_audio(timeline, 0, rest_end)  # the set length sounds whole
+    assert after[0][0] == 600_000  # the key: what follows starts at once
+    assert b"".join(pcm for _, pcm in after) == expected_audio(timeline, rest_end)
+    assert outcome == "finished"
+
+
+def test_an_open_rest_nobody_ends_goes_on_by_itself_and_quit_while_waiting_quits():
+    time = VirtualTime()
+    material = FakeMaterial(OPEN_REST, time, open_rests=True)
+    outcome, output, _ = play_virtually(material, time)
+    rest_end = next(e.end_ms for e in material.at(1.0).events if e.open)
+    assert outcome == "finished"
+    start = output.plays[0][0]
+    session = [at - start for at, pcm in output.plays if pcm != SOFT_BELL]
+    going_on = [at for at in session if at > rest_end / 1000]
+    assert going_on[0] == pytest.approx(rest_end / 1000 + OPEN_REST_MAX_S)
+    time = VirtualTime([(100.0, "quit")])
+    material = FakeMaterial(OPEN_REST, time, open_rests=True)
+    outcome, _, player = play_virtually(material, time)
+    assert outcome == "quit" and time.now == pytest.approx(time.start + 100)
+    assert player.step == next(e.step for e in material.at(1.0).events if e.open) + 1
+
+
+def test_with_no_keyboard_an_open_rest_is_its_set_length_as_in_a_render():
+    time = VirtualTime()
+    material = FakeMaterial(OPEN_REST, time)
+    outcome, output, _ = play_virtually(material, time)
+    timeline = material.at(1.0)
+    assert "Rest for thirty seconds." in [e.text for e in timeline.events]
+    assert OPEN_REST_KEY not in [e.text for e in timeline.events]
+    assert output.audio == expected_audio(timeline) and outcome == "finished"
 
 
 def test_quit_returns_at_once_with_the_step_being_heard():
@@ -319,7 +400,7 @@ def test_keys_are_read_from_bytes_with_arrows():
         "slower",
         "quit",
     ]
-    assert commands_in(b"x\x1b[A") == []
+    assert commands_in(b"x\x1b[A") == ["other", "other"]  # they end an open rest, no more
 
 
 def test_the_screen_fits_its_width_and_shows_the_breath():
@@ -609,17 +690,34 @@ def settled_size(path: Path, quiet_s: float = 0.3, timeout_s: float = 10) -> int
     return size
 
 
-@pytest.mark.slow
-@pytest.mark.device
-def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
-    tmp_path, write_script, play_env
-):
-    script = write_script(PLAY_CHECK)
+# setsid -c: a session of its own with the pty as its controlling terminal
+TERMINAL_PLAY = ("setsid", "-c", sys.executable, "-m", "player", "--verbose", "play")
+
+
+@dataclass
+class OnTerminal:
+    """`practice play` on a pseudo-terminal of its own: keys in, screen and log out."""
+
+    process: subprocess.Popen[bytes]
+    master: int
+    slave: int
+    log: Path
+    capture: Path
+    screen: bytearray
+
+    def key(self, data: bytes, expect: str) -> None:
+        os.write(self.master, data)
+        wait_for(lambda: expect in self.log.read_text(), 20, expect)
+
+
+@contextlib.contextmanager
+def playing_on_a_terminal(
+    tmp_path: Path, script: Path, play_env: dict[str, str]
+) -> Iterator[OnTerminal]:
     capture = tmp_path / "keys.raw"
     env = {**play_env, "ALSA_CONFIG_PATH": str(capture_config(tmp_path, capture)), "TERM": "xterm"}
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    before = termios.tcgetattr(slave)
     log = tmp_path / "keys.log"
     screen = bytearray()
 
@@ -635,65 +733,75 @@ def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
 
     threading.Thread(target=read_screen, daemon=True).start()
     with log.open("w") as stderr:
-        # setsid -c: a session of its own with the pty as its controlling terminal
         process = subprocess.Popen(
-            [
-                "setsid",
-                "-c",
-                sys.executable,
-                "-m",
-                "player",
-                "--verbose",
-                "play",
-                str(script),
-                "--pace",
-                "2",
-                "--delay",
-                "0",
-            ],
+            [*TERMINAL_PLAY, str(script), "--pace", "2", "--delay", "0"],
             env={**os.environ, **env},
             cwd=tmp_path,
             stdin=slave,
             stdout=slave,
             stderr=stderr,
         )
-
         try:
-
-            def key(data: bytes, expect: str) -> None:
-                os.write(master, data)
-                wait_for(lambda: expect in log.read_text(), 20, expect)
-
-            wait_for(lambda: "step 1 (" in log.read_text(), 60, "step 1")
-            key(b"n", "step 2 (")
-            key(b"\x1b[C", "step 3 (")  # right arrow
-            key(b"p", "back to step 3")
-            key(b"p", "back to step 2")  # twice: the step before
-            key(b" ", "paused at")
-            size = settled_size(capture)  # the piece that was sounding drains through `cat`
-            time.sleep(1.0)
-            assert capture.stat().st_size == size  # nothing plays while paused
-            key(b" ", "resumed at")
-            key(b"-", "pace 1.90 from the next breath")
-            key(b"", "pace 1.90 taken up at step")
-            time.sleep(0.5)  # a redraw or two with the cue on screen
-            key(b"q", "Stopped Play check at step")
+            yield OnTerminal(process, master, slave, log, capture, screen)
             process.wait(timeout=30)
         finally:
-            if process.poll() is None:  # a failed step above: never leave it playing
+            if process.poll() is None:  # a failed step: never leave it playing
                 process.kill()
                 process.wait()
-    err = log.read_text()
-    no_traceback(err)
+    no_traceback(log.read_text())
     assert process.returncode == 0
-    after = termios.tcgetattr(slave)
+
+
+@pytest.mark.slow
+@pytest.mark.device
+def test_keys_on_a_terminal_control_the_session_and_the_terminal_is_restored(
+    tmp_path, write_script, play_env
+):
+    script = write_script(PLAY_CHECK)
+    with playing_on_a_terminal(tmp_path, script, play_env) as terminal:
+        before = termios.tcgetattr(terminal.slave)
+        key, log = terminal.key, terminal.log
+        wait_for(lambda: "step 1 (" in log.read_text(), 60, "step 1")
+        key(b"n", "step 2 (")
+        key(b"\x1b[C", "step 3 (")  # right arrow
+        key(b"p", "back to step 3")
+        key(b"p", "back to step 2")  # twice: the step before
+        key(b" ", "paused at")
+        size = settled_size(terminal.capture)  # the piece that was sounding drains through `cat`
+        time.sleep(1.0)
+        assert terminal.capture.stat().st_size == size  # nothing plays while paused
+        key(b" ", "resumed at")
+        key(b"-", "pace 1.90 from the next breath")
+        key(b"", "pace 1.90 taken up at step")
+        time.sleep(0.5)  # a redraw or two with the cue on screen
+        key(b"q", "Stopped Play check at step")
+    after = termios.tcgetattr(terminal.slave)
     assert after[3] & termios.ECHO and after[3] & termios.ICANON  # the terminal is given back
     assert after == before
-    text = screen.decode("utf-8", "replace")
+    text = terminal.screen.decode("utf-8", "replace")
     assert "\x1b[?1049h" in text and text.rstrip().endswith("\x1b[?25h\x1b[?1049l")
     assert "Play check · Only" in text and "Breathe in." in text and "space pause" in text
-    os.close(master)
-    os.close(slave)
+    os.close(terminal.master)
+    os.close(terminal.slave)
+
+
+@pytest.mark.slow
+@pytest.mark.device
+def test_an_open_rest_on_a_terminal_waits_silent_for_any_key_then_goes_on(
+    tmp_path, write_script, play_env
+):
+    script = write_script(OPEN_REST.replace("hold: 30s", "hold: 2s"))
+    with playing_on_a_terminal(tmp_path, script, play_env) as terminal:
+        wait_for(lambda: "open rest: waiting" in terminal.log.read_text(), 60, "the open rest")
+        size = settled_size(terminal.capture)
+        time.sleep(1.5)
+        assert terminal.capture.stat().st_size == size  # the device is left alone meanwhile
+        assert "press any key to go on" in terminal.screen.decode("utf-8", "replace")
+        terminal.key(b"x", "open rest over")  # a key that is no command
+        wait_for(lambda: "Finished Open." in terminal.log.read_text(), 60, "the end")
+    assert terminal.capture.stat().st_size > size  # what follows the rest was played
+    os.close(terminal.master)
+    os.close(terminal.slave)
 
 
 # -- real time through PulseAudio -----------------------------------------------------------------

@@ -318,6 +318,8 @@ def test_block_text_is_joined_into_one_line(write_script):
         ('rounds: 3\n        inhale: ""\n        exhale: Out.', "inhale: the text is empty"),
         ('hold: 3 breaths\n        reminders: [""]', "reminders 1: the text is empty"),
         ("say: Hi.\n        say: Ho.", "the key appears twice"),
+        ("hold: 10s\n        open: maybe", "open: 'maybe' is not yes or no"),
+        ("pause: 10s\n        open: yes", "unknown key 'open'"),
     ],
 )
 def test_step_rules(write_script, step, expected):
@@ -554,3 +556,9 @@ def test_duration_in_an_alternative_measures_the_stay_after_the_step_it_replaces
 )
 def test_duration_outside_a_say_is_refused(write_script, steps):
     assert "{duration} works only in a say step" in only_problem(write_script(with_steps(steps)))
+
+
+def test_an_open_hold_is_read_as_open(write_script):
+    path = write_script(MINIMAL.replace("say: Lie down and rest.", "hold: 10s\n        open: yes"))
+    hold = load_script(path).sections[0].steps[0]
+    assert isinstance(hold, Hold) and hold.open and hold.span == Span(ms=10_000)

@@ -24,6 +24,7 @@ from player.session.script import (
 from player.session.timeline import (
     BELL_MS,
     CUE_GAP_MS,
+    OPEN_REST_KEY,
     PHASE_GAP_MS,
     REST_BETWEEN_SIDES,
     Event,
@@ -344,6 +345,7 @@ def test_the_json_shape_is_the_documented_contract():
         "phase",
         "step",
         "line",
+        "open",
     }
     assert all(
         isinstance(e["start_ms"], int) and isinstance(e["end_ms"], int) for e in data["events"]
@@ -520,3 +522,31 @@ def test_other_names_the_other_side_in_sides_and_alternating_rounds():
     assert said(timeline, 5) == ["Lift right, left stays.", "Lift left, right stays."]
     exhales = [e.text for e in timeline.events if e.phase == "exhale" and e.text]
     assert exhales == ["Out, right waits.", "Out, left waits."]
+
+
+def test_an_open_rest_has_its_set_length_in_a_render_and_says_how_to_go_on_in_live_play():
+    rest = Hold(Span(ms=120_000), ("Let the jaw go soft.",), 4, open=True)
+    script = make_script(("Main", (Say("Rest for {duration}.", 3), rest, Say("Come up.", 5))))
+    render = build_timeline(script, TimingOptions(), fake_clip_ms)
+    live = build_timeline(script, TimingOptions(open_rests=True), fake_clip_ms)
+    said = [e.text for e in render.events if e.kind == "speech"]
+    assert "Rest for two minutes." in said and OPEN_REST_KEY not in said
+    said = [e.text for e in live.events if e.kind == "speech"]
+    assert said[said.index("Rest for as long as you like.") + 1] == OPEN_REST_KEY
+    for timeline in (render, live):
+        (open_end,) = [e for e in timeline.events if e.open]
+        assert open_end.kind == "silence" and open_end.line == 4  # the rest's own last event
+        first = next(e for e in timeline.events if e.line == 4)
+        said_first = fake_clip_ms(OPEN_REST_KEY) + CUE_GAP_MS if timeline is live else 0
+        assert open_end.end_ms - first.start_ms == said_first + 120_000  # the set length
+        assert_voice_track_is_whole(timeline)
+    minimal = build_timeline(script, TimingOptions(open_rests=True, cues="minimal"), fake_clip_ms)
+    said = [e.text for e in minimal.events if e.kind == "speech"]
+    assert said[-2:] == ["Rest here as long as you like.", OPEN_REST_KEY]
+
+
+def test_an_open_rest_whose_last_reminder_runs_to_its_end_still_ends_in_silence():
+    rest = Hold(Span(ms=3_000), ("A reminder much too long for so short a rest.",), 4, open=True)
+    timeline = timeline_of(rest)
+    (open_end,) = [e for e in timeline.events if e.open]
+    assert open_end.kind == "silence" and open_end.duration_ms == PHASE_GAP_MS

@@ -105,7 +105,8 @@ Keys, on a terminal:
   n or →   the next step
   p or ←   the step again (twice within 1.5 s: the step before)
   + and -  faster or slower, by 0.1
-  q        quit (--resume goes on from the step)"""
+  q        quit (--resume goes on from the step)
+  any key  at the end of an open rest: go on"""
 
 
 class _Commands(click.Group):

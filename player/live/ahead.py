@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from player.audio.mix import event_pcm
+from player.audio.mix import bell_at, event_pcm
 from player.live.scheduler import Final
 from player.session.script import Script
 from player.session.timeline import Event, Timeline, TimingOptions, build_timeline, spoken_texts
@@ -126,6 +126,12 @@ class SpeechAhead:
 
     def pcm(self, event: Event) -> bytes:
         return event_pcm(event, self._paths, self.bells, self.timing.bells)
+
+    def soft_bell(self) -> bytes:
+        """The section bell at the soft volume; none when the listener turned bells off."""
+        if self.timing.bells == "off":
+            return b""
+        return bell_at("section", self.bells, "soft")
 
     def wait(self, timeout_s: float) -> None:
         with self._changed:

@@ -69,8 +69,9 @@ def commands_in(data: bytes) -> list[Command]:
                 commands.append(command)
                 index += size
                 break
-        else:
-            index += 3 if data[index : index + 1] == b"\x1b" else 1  # other keys are ignored
+        else:  # another key: it ends an open rest, and does nothing else
+            commands.append("other")
+            index += 3 if data[index : index + 1] == b"\x1b" else 1
     return commands
 
 
@@ -86,6 +87,8 @@ def screen_lines(status: Status, width: int) -> list[str]:
         cue = status.cue or ""
         breath = _breath_bar(status)
     state = "PAUSED (space resumes)" if status.paused else ""
+    if status.resting:
+        cue, breath = "Resting as long as you like: press any key to go on", ""
     left = max(0, status.duration_ms - status.elapsed_ms)
     times = (
         f"{clock(status.elapsed_ms)} of {clock(status.duration_ms)} · "

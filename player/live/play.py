@@ -84,6 +84,8 @@ def play(
             fitted = compile_session(script, timing, settings, cache, None, request.length_ms)
             on_fit(fitted)
             timing = fitted.timeline.options  # the pace and the steps the fit chose
+        keyboard = terminal_attached(stdin, stdout)
+        timing = replace(timing, open_rests=keyboard)  # with no keyboard, no wait for a key
         text = _prelude_text(script, timing, start_step, request)
         extra = {text: SETTLING} if text else {}
         with SpeechAhead(script, timing, settings, cache, extra, start_step) as ahead:
@@ -106,7 +108,7 @@ def play(
             )
             console = (
                 Console(player.status, commands.queue, stdin, stdout)
-                if terminal_attached(stdin, stdout)
+                if keyboard
                 else contextlib.nullcontext()
             )
             try:

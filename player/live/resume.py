@@ -63,6 +63,7 @@ def place_file(script: Path) -> Path:
 def save(place: Place) -> None:
     path = place_file(Path(place.script))
     timing = asdict(place.timing)
+    del timing["open_rests"]
     for name in ("avoid", "leave_out"):
         timing[name] = sorted(timing[name])
     record = {"format": FORMAT, **asdict(place), "timing": timing}
@@ -99,7 +100,8 @@ def load(script: Path) -> Place | None:
 
 
 _PLACE_FIELDS = frozenset({"format", *(field.name for field in fields(Place))})
-_TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions))
+# open_rests is not kept: it says whether this play has a keyboard, not what was chosen
+_TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions)) - {"open_rests"}
 
 
 def _checked(data: Any) -> Place:

@@ -21,7 +21,7 @@ import bisect
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from player.audio.pcm import frames_between, silence
@@ -30,7 +30,8 @@ from player.session.timeline import MAX_PACE, MIN_PACE, Event, Phase, Timeline
 
 log = logging.getLogger(__name__)
 
-Command = Literal["pause", "next", "previous", "faster", "slower", "quit"]
+# "other": any other key, which ends an open rest and does nothing else
+Command = Literal["pause", "next", "previous", "faster", "slower", "quit", "other"]
 Outcome = Literal["finished", "quit"]
 
 CHUNK_MS = 3_000  # silence is played in pieces of about this length
@@ -42,6 +43,8 @@ LATE_NOTE_S = 0.01  # --verbose notes a piece sent to the device later than this
 END_DRAIN_S = 3.0  # at the end, how long to let the last piece finish sounding
 MAX_OPEN_PIECES = 8  # a piece sounds out a moment after the next starts; more are stuck
 STALL_POLL_S = 0.05
+OPEN_REST_BELL_S = 180.0  # during an open rest, a soft bell this often: the session is here
+OPEN_REST_MAX_S = 30 * 60.0  # an open rest nobody ends (asleep, away) goes on by itself
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class Material(Protocol):
 
     def wait(self, timeout_s: float) -> None:
         """Wait until more speech is ready, or the timeout; raise the synthesis error, if any."""
+        ...
+
+    def soft_bell(self) -> bytes:
+        """The reminder struck now and then while an open rest waits (empty: no bells)."""
         ...
 
 
@@ -96,6 +103,7 @@ class Status:
     pace: float
     paused: bool
     settling_left_ms: int | None  # during the settling-in before the first bell
+    resting: bool = False  # an open rest waits for a key
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class Player:
         self._sounding: _Sounding | None = None
         self._last_step = -1
         self._last_previous: tuple[float, int] | None = None
+        self._open_end: int | None = None  # where the open rest just sent to the device ends
+        self.resting = False
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -152,6 +162,13 @@ class Player:
             while True:
                 if self.paused:
                     command = self.commands.next(0.5)
+                    if command == "quit":
+                        return "quit"
+                    if command:
+                        self._handle(command)
+                    continue
+                if self._open_end == self.cursor:
+                    command = self._rest_openly()
                     if command == "quit":
                         return "quit"
                     if command:
@@ -209,6 +226,39 @@ class Player:
         self._sounding = _Sounding(self.timeline, self.origin, self.in_prelude)
         self._report_step(piece)
         self.cursor = piece.end_ms
+        last = piece.events[-1]
+        if last.open and last.end_ms == piece.end_ms and self.timeline.options.open_rests:
+            self._open_end = piece.end_ms
+        return None
+
+    def _rest_openly(self) -> Command | None:
+        """At the end of an open rest: once its set length has sounded, wait for a key (any
+        key goes on; quit and back keep their meaning), a soft bell every few minutes."""
+        self._open_end = None
+        command = self._wait_until(self.origin + self.cursor / 1000)
+        if command:
+            return command
+        log.debug("open rest: waiting for a key at %s", _clock(self.cursor))
+        self.resting = True
+        self._sounding = None  # the cursor is what is heard: the rest's end
+        began = self.clock()
+        bell_due, deadline = began + OPEN_REST_BELL_S, began + OPEN_REST_MAX_S
+        try:
+            while (now := self.clock()) < deadline:
+                command = self.commands.next(min(bell_due, deadline) - now)
+                if command in ("quit", "previous"):
+                    return command
+                if command:
+                    break
+                if self.clock() >= bell_due and self.clock() < deadline:
+                    self._playing.append(self.output.play(self.material.soft_bell()))
+                    bell_due += OPEN_REST_BELL_S
+            else:
+                log.debug("open rest: nobody pressed a key in %d minutes", OPEN_REST_MAX_S // 60)
+        finally:
+            self.resting = False
+        log.debug("open rest over after %d s: going on", self.clock() - began)
+        self._anchor = True
         return None
 
     def _wait_until(self, due: float) -> Command | None:
@@ -456,7 +506,8 @@ class Player:
             session = self._final(self.target_pace).timeline
             left = max(0, timeline.duration_ms - position)
             return _settling_status(session, self.target_pace, self.paused, left)
-        return status_at(timeline, position, self.target_pace, self.paused)
+        status = status_at(timeline, position, self.target_pace, self.paused)
+        return replace(status, resting=True) if self.resting else status
 
     @property
     def step(self) -> int:
@@ -488,6 +539,7 @@ def plan_piece(timeline: Timeline, cursor: int, stop_at: Callable[[int], bool]) 
         end - quiet_from < CHUNK_MS
         and following < len(events)
         and events[following].kind == "silence"
+        and not events[following - 1].open  # play may wait there: a piece ends with it
         and not stop_at(following)
     ):
         end = events[following].end_ms

@@ -72,11 +72,15 @@ class Pause(Marks):
 
 @dataclass(frozen=True)
 class Hold(Marks):
-    """Stay in a pose for a time or N breath cycles; reminders are spoken spread through it."""
+    """Stay in a pose for a time or N breath cycles; reminders are spoken spread through it.
+
+    An `open` hold is a rest for as long as the listener likes: live play at a terminal waits
+    for a key after it; a render, or play with no keyboard, gives it its set length."""
 
     span: Span
     reminders: tuple[str, ...]
     line: int
+    open: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ STEP_KINDS = ("say", "pause", "hold", "move", "rounds", "bell", "sides")
 STEP_EXTRA_KEYS = {
     "say": ("brief",),
     "pause": (),
-    "hold": ("reminders",),
+    "hold": ("reminders", "open"),
     "move": ("reminders",),
     "rounds": ("inhale", "exhale", "then", "alternate"),
     "bell": (),
@@ -837,7 +841,8 @@ class _Reader:
     ) -> Step | None:
         span = self.span(fields["hold"], where, allow_breaths=True)
         reminders = self._reminders(fields, where, in_sides)
-        return Hold(span=span, reminders=reminders, line=line) if span else None
+        is_open = self.yes_no(fields.get("open"), _join(where.rpartition(", hold")[0], "open"))
+        return Hold(span=span, reminders=reminders, line=line, open=is_open) if span else None
 
     def _reminders(
         self, fields: dict[str, yaml.Node], where: str, in_sides: bool

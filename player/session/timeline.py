@@ -55,6 +55,8 @@ PHASE_GAP_MS = 400  # breathing room after a cue that had to lengthen its breath
 SECTION_TITLE_GAP_MS = 1_200
 REST_BETWEEN_SIDES = "Rest for a moment before the other side."
 MIN_TONE_MS = 500  # a breath tone needs room to rise or fall; shorter silences stay silent
+OPEN_LENGTH = "as long as you like"  # {duration} of an open rest, where play waits for a key
+OPEN_REST_KEY = "When you are ready to go on, press any key."
 # What a left-out step is called in its spoken note, by its first avoided tag.
 AVOIDED_NAMES: dict[str, str] = {
     "belly-down": "a pose on the belly",
@@ -88,6 +90,8 @@ class TimingOptions:
     leave_out: frozenset[int] = frozenset()  # script lines of optional steps left out
     breath_tones: bool = False  # a rising tone on each silent inhale, a falling one on exhales
     bells: BellVolume = "normal"
+    # live play at a terminal: an open hold lasts until a key, and its words say so
+    open_rests: bool = False
 
     def __post_init__(self) -> None:
         checked_pace(self.pace)
@@ -106,6 +110,7 @@ class Event:
     phase: Phase | None = None
     step: int = 0  # which step instance (0 is the opening); play skips by it
     line: int = 0  # the script line the event comes from, 0 when generated
+    open: bool = False  # the end of an open rest: live play at a terminal waits for a key here
 
     @property
     def duration_ms(self) -> int:
@@ -480,6 +485,8 @@ class _Builder:
         self.say(self.stay_announcement(step))
 
     def stay_announcement(self, step: Stay) -> str:
+        if self.open_here(step):
+            return f"Rest here {OPEN_LENGTH}."
         if self.bell_next and self.options.bells != "off":
             return "Rest here until the bell."
         verb = "Keep moving" if isinstance(step, Move) else "Stay here"
@@ -505,7 +512,11 @@ class _Builder:
                 self.pause(span.ms, span.breaths)
             case Hold():
                 self.announce_stay(step)
+                if self.open_here(step):  # how to go on, said first: the rest is theirs
+                    self.say(OPEN_REST_KEY)
                 self.hold(step, side)
+                if step.open:
+                    self.mark_open()
             case Move(span=span, reminders=reminders):
                 self.announce_stay(step)
                 ms = span.breaths * (self.inhale_ms + self.exhale_ms) or self.scaled(span.ms)
@@ -541,7 +552,22 @@ class _Builder:
         stay = self.stay_that_runs(rest) or first_stay(rest)
         if stay is None:  # a script made in code, unchecked: say no number rather than none
             return text.replace(DURATION_PLACEHOLDER, "a while")
+        if self.open_here(stay):
+            return text.replace(DURATION_PLACEHOLDER, OPEN_LENGTH)
         return text.replace(DURATION_PLACEHOLDER, spoken_duration(self.stay_ms(stay)))
+
+    def open_here(self, stay: Stay) -> bool:
+        """Whether `stay` lasts until a key here (an open hold, in live play at a terminal)."""
+        return isinstance(stay, Hold) and stay.open and self.options.open_rests
+
+    def mark_open(self) -> None:
+        """The hold just built is open: its last event says so, a silence where play may wait
+        (the rest's set length sounds first, so a render and play agree up to here)."""
+        last = self.events[-1]
+        if last.kind == "speech":  # a reminder ran to the end: the wait begins after a gap
+            self.emit("silence", PHASE_GAP_MS)
+            last = self.events[-1]
+        self.events[-1] = replace(last, open=True)
 
     def stay_that_runs(self, steps: tuple[Step, ...]) -> Stay | None:
         """The first hold, pause or move among `steps` that plays at these options: left-out
