@@ -299,3 +299,49 @@ def test_the_words_of_avoided_steps_are_never_asked_for_a_clip_length():
 
     timeline = build_timeline(script, TimingOptions(avoid=AVOID), clip_ms)
     assert "Rest on your side." in said(timeline)
+
+
+# -- 6. the breath keeps its rhythm ------------------------------------------------------------
+
+MAX_PHASE_STRETCH = 1.5  # no inhale or exhale of a built-in lasts longer than this times its own
+
+
+def breath_phases(timeline: Timeline):
+    """(phase, length in ms, first event) for each inhale and exhale the timeline breathes."""
+    runs: list[list] = []
+    for event in timeline.events:
+        if event.phase is None:
+            continue
+        last = runs[-1] if runs else None
+        joined = last and last[2].step == event.step and last[0] == event.phase
+        if joined and last[3] == event.start_ms:
+            last[1] += event.duration_ms
+            last[3] = event.end_ms
+        else:
+            runs.append([event.phase, event.duration_ms, event, event.end_ms])
+    return [(phase, ms, first) for phase, ms, first, _ in runs]
+
+
+def assert_breath_kept(script, timeline: Timeline, where: str = "") -> None:
+    pace = timeline.options.pace
+    set_ms = {
+        "inhale": round(script.breath.inhale_ms / pace),
+        "exhale": round(script.breath.exhale_ms / pace),
+    }
+    for phase, ms, first in breath_phases(timeline):
+        limit = MAX_PHASE_STRETCH * set_ms[phase]
+        assert ms <= limit, f"{where}: the {phase} of line {first.line} lasts {ms} ms"
+
+
+@pytest.mark.parametrize("session", builtin_ids())
+def test_no_built_in_breath_lasts_over_half_again_its_set_length(session):
+    script = load_session(session)
+    for options in ({}, {"cues": "brief"}, {"avoid": AVOID}):
+        assert_breath_kept(script, built(script, **options), f"{session} {options}")
+
+
+def test_a_breath_cue_too_long_for_its_phase_is_found():
+    long_cue = "Breathe in and lift the right arm and the left leg, reaching long through both."
+    script = make_script(("Main", (Rounds(2, BreathCue(long_cue, "Out."), None, 3),)))
+    with pytest.raises(AssertionError, match="the inhale of line 3 lasts"):
+        assert_breath_kept(script, built(script))

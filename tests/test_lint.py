@@ -76,7 +76,7 @@ def test_a_long_stay_running_into_another_stay_warns():
         """\
         - title: Only
           steps:
-            - say: Stay here for thirty seconds.
+            - say: Stay here for {duration}.
             - hold: 30s
             - pause: 5s
             - move: 20s
@@ -92,11 +92,11 @@ def test_a_session_ending_in_a_silent_stay_warns():
         """\
         - title: First
           steps:
-            - say: Rest for a minute. A bell will call you back.
+            - say: Rest for {duration}. A bell will call you back.
             - hold: 1m
         - title: Last
           steps:
-            - say: Rest here for a minute.
+            - say: Rest here for {duration}.
             - hold: 1m
         """
     )
@@ -123,13 +123,13 @@ def test_stays_that_a_cue_ends_or_that_are_short_pass():
             """\
             - title: Only
               steps:
-                - say: Stay here for thirty seconds.
+                - say: Stay here for {duration}.
                 - hold: 30s
                 - pause: 5s
                 - say: Slowly come back.
                 - hold: 15s
                 - move: 15s
-                - say: Rest for a minute, until the bell.
+                - say: Rest for {duration}, until the bell.
                 - hold: 1m
                 - bell
                 - say: Slowly come back.
@@ -246,10 +246,8 @@ def test_a_stated_length_that_disagrees_with_its_step_warns():
     assert '"a minute and a half" (90s) but the move after it lasts 30s' in found[2].text
 
 
-def test_a_stated_length_within_a_quarter_passes():
-    assert (
-        rules_of(
-            """\
+def test_a_stated_length_within_a_quarter_passes_but_a_clock_time_asks_for_duration():
+    script = """\
             - title: Only
               steps:
                 - say: Stay for a minute and a half.
@@ -261,6 +259,31 @@ def test_a_stated_length_within_a_quarter_passes():
                 - say: Rest for half a minute.
                   brief: Rest, 30 s.
                 - hold: 30s
+                - say: One breath here.
+                - pause: 1 breath
+                - say: Rest.
+            """
+    found = warnings_of(script)
+    # agreeing at normal pace, each clock time is still untrue at any other pace
+    assert {w.rule for w in found} == {"literal-time"}
+    assert [w.line for w in found] == [5, 7, 9, 11]
+    assert found[0].text == (
+        'the cue says "a minute and a half", which is true only at normal pace: write '
+        "{duration} and the real length is said at every pace and --length"
+    )
+
+
+def test_a_length_said_with_duration_or_in_breaths_passes():
+    assert (
+        rules_of(
+            """\
+            - title: Only
+              steps:
+                - say: Stay for {duration}.
+                - hold: 1m30s
+                - say: Stay for five breaths.
+                  brief: Five breaths.
+                - hold: 5 breaths
                 - say: One breath here.
                 - pause: 1 breath
                 - say: Rest.

@@ -96,7 +96,7 @@ def _cue_pattern(written: str) -> re.Pattern[str]:
     )
 
 
-def _stated_and_real(script: Script, timeline: Timeline) -> list[tuple[str, int, int]]:
+def stated_and_real(script: Script, timeline: Timeline) -> list[tuple[str, int, int]]:
     """For each spoken {duration} cue: its text, the ms it says, and the ms of the stay
     that follows it in the timeline (the next step played from a hold, pause or move)."""
     cues: dict[int, list[re.Pattern[str]]] = {}
@@ -136,7 +136,7 @@ def _timing(script: Script, how: str) -> TimingOptions:
 def test_every_built_in_duration_cue_states_its_stay_within_a_quarter(session, how):
     script = load_session(session)
     timeline = build_timeline(script, _timing(script, how), fake_clip_ms)
-    found = _stated_and_real(script, timeline)
+    found = stated_and_real(script, timeline)
     assert found or not any(
         says_duration(step)
         for section in script.sections

@@ -17,6 +17,7 @@ from typing import Literal
 
 from player.session.durations import Span
 from player.session.script import (
+    DURATION_PLACEHOLDER,
     OTHER_PLACEHOLDER,
     SIDE_PLACEHOLDER,
     BreathCue,
@@ -60,6 +61,7 @@ RULES = (
     "unclosed-stay",
     "last-one",
     "stated-length",
+    "literal-time",
     "long-breath-cue",
     "optional-section",
 )
@@ -359,11 +361,15 @@ def _stated_lengths(script: Script) -> list[Warning]:
             if not isinstance(before, Say) or not isinstance(step, Hold | Pause | Move):
                 continue
             actual = _span_ms(script, step.span)
-            for text in (before.text, before.brief):
-                stated = stated_lengths(text, cycle) if text else []
-                if not stated or any(abs(actual - ms) <= STATED_TOLERANCE * ms for _, ms in stated):
-                    continue
-                words, ms = stated[0]
+            said = [stated_lengths(text, cycle) for text in (before.text, before.brief) if text]
+            wrong = [
+                stated[0]
+                for stated in said
+                if stated and all(abs(actual - ms) > STATED_TOLERANCE * ms for _, ms in stated)
+            ]
+            clock_times = [words for stated in said for words, _ in stated if "breath" not in words]
+            if wrong:
+                words, ms = wrong[0]
                 kind = type(step).__name__.lower()
                 found.append(
                     Warning(
@@ -373,8 +379,19 @@ def _stated_lengths(script: Script) -> list[Warning]:
                         rule="stated-length",
                     )
                 )
-                break
+            elif clock_times:
+                found.append(_literal_time(before.line, clock_times[0]))
     return found
+
+
+def _literal_time(line: int, words: str) -> Warning:
+    """A time written out is true at one pace only; a count of breaths is true at every pace."""
+    return Warning(
+        line,
+        f'the cue says "{words}", which is true only at normal pace: write '
+        f"{DURATION_PLACEHOLDER} and the real length is said at every pace and --length",
+        rule="literal-time",
+    )
 
 
 # -- 5. a breath cue longer than its breath ----------------------------------------------------
