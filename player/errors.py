@@ -90,6 +90,10 @@ class CannotFit(PracticeError):
     """--length asks for a length outside what pace and optional steps can reach."""
 
 
+class CannotCompose(PracticeError):
+    """A composed session cannot be made as asked: the message says what can be."""
+
+
 class PlaceProblem(PracticeError):
     """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
 

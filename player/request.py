@@ -218,6 +218,13 @@ class Request:
                 "would change them: resume without it, or start again without --resume"
             )
 
+    def length_for(self, written_ms: int | None) -> int | None:
+        """The length to fit to: --length; else the script's own `length` (`written_ms`),
+        unless a pace was typed or the fit is already in a remembered place."""
+        if self.length_ms is not None:
+            return self.length_ms
+        return None if "pace" in self.given or self.resume else written_ms
+
     def resumed(self, timing: TimingOptions, voice: VoiceChoice) -> Request:
         """Going on from a place played with `timing` and `voice`: the remembered options,
         except those typed again. No length: the fit is in the remembered timing."""

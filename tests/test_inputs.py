@@ -183,7 +183,8 @@ def test_a_password_file_is_not_echoed_and_is_called_not_a_script(tmp_path: Path
     assert not any(secret in out for secret in ("SECRETHASH", "daemon", "alice", "/bin/bash"))
     assert out.splitlines() == [
         f"{shadow}:1: this is not a session script: it has none of the keys title, summary, "
-        "focus, level, props, cautions, breath, sections; start it with title: and sections:",
+        "focus, level, props, cautions, breath, length, sections; start it with title: and "
+        "sections:",
         f"{passwd}:1: the script must be a mapping of keys to values, not the text this file "
         "holds: start it with title: and sections:",
     ]

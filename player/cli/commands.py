@@ -24,6 +24,8 @@ from player.atomic import write_text_atomically
 from player.audio.encode import SUFFIXES, check_not_inputs, check_output_path, check_sidecar_paths
 from player.cli.options import (
     DelayType,
+    LengthType,
+    TagsType,
     option_defaults,
     pass_request,
     render_timing_options,
@@ -46,7 +48,7 @@ from player.pipeline import Compiled, compile_session, pcm_bytes, render
 from player.request import Request
 from player.session.library import builtin_dir, builtin_ids, load_session, resolve
 from player.session.lint import estimated_clip_ms, lint
-from player.session.script import load_script
+from player.session.script import Tag, load_script
 from player.session.sidecars import podcast_chapters, webvtt
 from player.session.timeline import (
     Timeline,
@@ -368,6 +370,128 @@ def play_command(request: Request) -> None:
     play.play(request, lambda line: click.echo(printable(line), err=True), _report_fit)
 
 
+def _focus_lines() -> str:
+    from player.compose.composer import FOCUSES
+
+    width = max(len(name) for name in FOCUSES)
+    lines = [f"{name:<{width}}  {about}" for name, (about, _) in FOCUSES.items()]
+    return "\b\nFocuses:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@cli.command(
+    name="compose",
+    epilog=_focus_lines()
+    + "\n\n"
+    + _examples(
+        "practice compose --focus lower-back --length 20m",
+        "practice compose --focus hips --length 30m --avoid kneeling --seed 7 -o hips.yaml",
+        "practice compose --focus spine --length 15m --seed 3 --plan",
+        "practice compose --timer 20m --every 5m",
+        "practice play compose:lower-back:20m",
+    ),
+)
+@click.option(
+    "--focus",
+    type=click.Choice(
+        ["lower-back", "upper-back", "spine", "strength", "hips", "all"], case_sensitive=False
+    ),
+    default=None,
+    help="What the session works on (the focuses are listed below).",
+)
+@click.option(
+    "--length",
+    "length_ms",
+    type=LengthType(),
+    default=None,
+    help="How long the session lasts, such as 20m (10m to 90m).",
+)
+@click.option(
+    "--avoid",
+    type=TagsType(),
+    default=None,
+    help="Leave out every pose with these tags, such as belly-down,twist.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 999_999),
+    default=None,
+    help="Make the same session again (the seed is printed when not given).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The script file to write (default: FOCUS-LENGTH-seedN.yaml here).",
+)
+@click.option("--plan", is_flag=True, help="Print the plan as JSON instead of writing a script.")
+@click.option(
+    "--timer",
+    "timer_ms",
+    type=LengthType(),
+    default=None,
+    help="A plain timer instead: silent sitting for this long.",
+)
+@click.option(
+    "--every",
+    "every_ms",
+    type=LengthType(),
+    default=None,
+    help="With --timer: a bell at each interval, such as 5m.",
+)
+def compose_command(
+    focus: str | None,
+    length_ms: int | None,
+    avoid: frozenset[Tag] | None,
+    seed: int | None,
+    output: Path | None,
+    plan: bool,
+    timer_ms: int | None,
+    every_ms: int | None,
+) -> None:
+    """Compose a new session from the pose library, fitted to a length, or a plain timer.
+
+    It writes a session script (play it, render it, or edit it first) and says where; the
+    same options and seed give the same file."""
+    from player.compose import composer, spec
+    from player.compose.library import load_library
+
+    if timer_ms is not None:
+        if focus or length_ms or avoid or plan or seed is not None:
+            raise UsageProblem("--timer makes a plain timer: give it only --every and -o")
+        text = composer.timer_script(timer_ms, every_ms or timer_ms)
+        name = f"timer-{composer.duration_text(timer_ms)}"
+        if every_ms:
+            name += f"-every-{composer.duration_text(every_ms)}"
+        _write_composed(output or Path(f"{name}.yaml"), text)
+        return
+    if every_ms is not None:
+        raise UsageProblem("--every goes with --timer: give --timer too")
+    if focus is None or length_ms is None:
+        raise UsageProblem("give --focus and --length (or --timer for a plain timer)")
+    chosen = seed if seed is not None else spec.new_seed()
+    request = composer.ComposeRequest(focus.lower(), length_ms, avoid or frozenset(), chosen)
+    composition = composer.compose(request, load_library())
+    if plan:
+        click.echo(json.dumps(composer.plan(composition), ensure_ascii=False, indent=1))
+        return
+    length = composer.duration_text(length_ms)
+    out = output or Path(f"{request.focus}-{length}-seed{chosen}.yaml")
+    _write_composed(out, composition.text)
+    if seed is None:
+        click.echo(f"The seed was {chosen}: --seed {chosen} makes the same session again.")
+
+
+def _write_composed(out: Path, text: str) -> None:
+    check_not_inputs([out], {})
+    try:
+        write_text_atomically(out, text)
+    except OSError as err:
+        raise OutputError(f"cannot write {out}: {err.strerror or err}") from None
+    script = load_script(out)
+    click.echo(printable(f"Wrote {script.title} to {out}: `practice play {out}` plays it."))
+
+
 @cli.command(name="list", epilog=_examples("practice list --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @voice_options
@@ -566,7 +690,7 @@ def _compile(request: Request, cache: SpeechCache | None = None, master: bool = 
     script = load_session(request.session)
     timing = request.timing
     settings = request.voice.settings()
-    length = request.length_ms
+    length = request.length_for(script.length_ms)
     if cache is None:
         with usable_cache(SpeechCache(default_cache_dir(request.cache_dir))) as store:
             compiled = compile_session(

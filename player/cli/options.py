@@ -8,6 +8,7 @@ click); the config file's values become the options' defaults, checked by the sa
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import click
 from click.core import ParameterSource
 
+from player.compose.spec import is_spec, materialize
 from player.config import Preferences
 from player.errors import BadValue, ConfigProblem
 from player.request import (
@@ -343,9 +345,29 @@ def pass_request(command: Command) -> Command:
     @wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         values = {name: kwargs.pop(name) for name in REQUEST_PARAMS & kwargs.keys()}
-        return command(*args, request=request_from(click.get_current_context(), values), **kwargs)
+        request = composed_if_asked(request_from(click.get_current_context(), values))
+        return command(*args, request=request, **kwargs)
 
     return cast(Command, run)
+
+
+def composed_if_asked(request: Request) -> Request:
+    """A `compose:...` session is composed now (README, "Composing"): the request then names
+    the script made, and the seed is printed so that the session can be made again."""
+    if not is_spec(request.session):
+        return request
+    assert request.session is not None
+    try:
+        composed = materialize(request.session, request.timing.avoid)
+    except BadValue as err:
+        raise click.BadParameter(err.message, param_hint="SESSION") from None
+    if not composed.seed_given:
+        click.echo(
+            f"Composed with seed {composed.seed}: {request.session}:seed={composed.seed} "
+            "makes the same session again.",
+            err=True,
+        )
+    return replace(request, session=str(composed.path))
 
 
 def request_from(ctx: click.Context, values: dict[str, Any]) -> Request:

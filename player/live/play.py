@@ -80,8 +80,9 @@ def play(
         usable_cache(SpeechCache(default_cache_dir(request.cache_dir))) as cache,
     ):
         timing = request.timing
-        if request.length_ms is not None:  # fitting needs every clip's length first
-            fitted = compile_session(script, timing, settings, cache, None, request.length_ms)
+        length = request.length_for(script.length_ms)
+        if length is not None:  # fitting needs every clip's length first
+            fitted = compile_session(script, timing, settings, cache, None, length)
             on_fit(fitted)
             timing = fitted.timeline.options  # the pace and the steps the fit chose
         keyboard = terminal_attached(stdin, stdout)

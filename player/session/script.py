@@ -24,6 +24,11 @@ from player.session.durations import DurationError, Span, parse_count, parse_dur
 Side = Literal["right", "left"]
 BellSound = Literal["start", "section", "end"]
 Tag = Literal["belly-down", "twist", "kneeling", "backbend", "inversion", "standing", "wrists"]
+# Where the body is during a pose: the composer groups poses by it, and speaks a transition
+# when it changes.
+Position = Literal["back", "side", "belly", "hands-and-knees", "kneeling", "seated", "standing"]
+Work = Literal["lower-back", "upper-back", "spine", "strength", "hips"]  # what a pose works
+Role = Literal["arrive", "warm-up", "main", "cool-down", "rest"]  # its part in a session
 
 MAX_FILE_BYTES = 1_000_000
 MAX_STEPS = 2_000
@@ -33,6 +38,7 @@ MAX_LIST_ITEMS = 20  # props, cautions, reminders of one hold
 MAX_SECTIONS = 255  # each is a chapter, and an ID3 table of contents lists at most 255
 MAX_UNANNOUNCED_MS = 20_000  # a longer silence must be announced by the cue before it
 MAX_REST_BETWEEN_SIDES_MS = 20_000
+BELL_ALLOWANCE_MS = 5_000  # a timer's later intervals are shorter by the bell that starts them
 TOO_LARGE = f"the file is larger than {MAX_FILE_BYTES // 1000} kB; split it"
 MAX_QUOTED_CHARS = 30  # of a value quoted back in a problem line
 DEFAULT_INHALE_MS = 4_000
@@ -134,6 +140,24 @@ Stay: TypeAlias = Pause | Hold | Move  # a step that lasts a time: what {duratio
 
 
 @dataclass(frozen=True)
+class Pose:
+    """A named pose: a run of a section's steps (they stand in the section as if written
+    there, so a pose plays exactly as its steps), and the facts a composer reads of it."""
+
+    name: str
+    position: Position
+    works: tuple[Work, ...]
+    strength: int  # 1 gentle, 2 moderate, 3 strong
+    role: Role
+    counterpose: bool  # it eases the back after a backbend or a deep twist
+    props: tuple[str, ...]
+    section: int  # the index of its section
+    first: int  # the index of its first step in the section's steps
+    count: int  # how many steps it has
+    line: int  # the line of its `- pose:`
+
+
+@dataclass(frozen=True)
 class Section:
     """A titled part of the practice; it becomes a chapter."""
 
@@ -164,6 +188,9 @@ class Script:
     cautions: tuple[str, ...]
     breath: Breath
     sections: tuple[Section, ...]
+    poses: tuple[Pose, ...] = ()
+    # the length it is written for: show, play and render fit it there unless told otherwise
+    length_ms: int | None = None
     # the line where each spoken text first stands in the file, for messages about a cue
     text_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
 
@@ -172,8 +199,18 @@ class Script:
         return next((line for written, line in self.text_lines if written == text), 0)
 
 
-TOP_KEYS = ("title", "summary", "focus", "level", "props", "cautions", "breath", "sections")
+TOP_KEYS = (
+    *("title", "summary", "focus", "level", "props", "cautions", "breath", "length"),
+    "sections",
+)
 SECTION_KEYS = ("title", "steps")
+POSE_KEYS = ("pose", "position", "works", "strength", "role", "counterpose", "props", "steps")
+POSITIONS: tuple[Position, ...] = (
+    *("back", "side", "belly", "hands-and-knees", "kneeling", "seated", "standing"),
+)
+WORKS: tuple[Work, ...] = ("lower-back", "upper-back", "spine", "strength", "hips")
+ROLES: tuple[Role, ...] = ("arrive", "warm-up", "main", "cool-down", "rest")
+STRENGTHS = (1, 2, 3)
 STEP_KINDS = ("say", "pause", "hold", "move", "rounds", "bell", "sides")
 STEP_EXTRA_KEYS = {
     "say": ("brief",),
@@ -321,6 +358,8 @@ class _Reader:
         self.text = ""
         self.text_lines: dict[str, int] = {}
         self.cycle_ms = DEFAULT_INHALE_MS + DEFAULT_EXHALE_MS  # the script's breath, once read
+        self.poses: list[Pose] = []
+        self.section_poses: list[Pose] = []  # of the section being read; its index comes last
 
     def problem(self, line: int | None, where: str, what: str) -> None:
         place = f"{self.display}:{line}" if line else self.display
@@ -454,6 +493,10 @@ class _Reader:
             sections: tuple[Section, ...] = ()
         else:
             sections = self.sections(sections_node)
+        length = None
+        if "length" in fields:
+            span = self.span(fields["length"], "length", allow_breaths=False)
+            length = span.ms if span else None
         script = Script(
             id=session_id,
             path=self.display,
@@ -465,6 +508,8 @@ class _Reader:
             cautions=self.text_list(fields.get("cautions"), "cautions"),
             breath=breath,
             sections=sections,
+            poses=tuple(self.poses),
+            length_ms=length,
             text_lines=tuple(self.text_lines.items()),
         )
         return script
@@ -619,7 +664,7 @@ class _Reader:
                 f"a session has at most {MAX_SECTIONS} sections (each is a chapter): merge some",
             )
             return ()
-        sections = []
+        sections: list[Section] = []
         for index, item in enumerate(node.value, 1):
             where = f"section {index}"
             fields = self.mapping(item, where, SECTION_KEYS, what="a section")
@@ -630,16 +675,26 @@ class _Reader:
             if steps_node is None:
                 self.problem(_line(item), where, "the section has no steps: add a steps list")
                 continue
+            self.section_poses = []
             steps = self.steps(steps_node, where, in_sides=False)
             self.check_durations_have_a_stay(steps, where)
             if title and steps:
+                index = len(sections)
+                self.poses += [replace(pose, section=index) for pose in self.section_poses]
                 sections.append(Section(title=title, steps=steps, line=_line(item)))
         return tuple(sections)
 
     def steps(
-        self, node: yaml.Node, where: str, *, in_sides: bool, nested: bool = False
+        self,
+        node: yaml.Node,
+        where: str,
+        *,
+        in_sides: bool,
+        nested: bool = False,
+        in_pose: bool = False,
     ) -> tuple[Step, ...]:
-        """A list of steps; `nested` for those of a sides block or an alternative."""
+        """A list of steps; `nested` for those of a sides block, an alternative or a pose (a
+        pose's steps join its section's list, which is checked whole: `in_pose`)."""
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.problem(
                 _line(node), _join(where, "steps"), "must be a list with at least one step"
@@ -656,10 +711,16 @@ class _Reader:
                 )
             if self.step_count > MAX_STEPS:
                 return ()
-            step = self.step(item, f"{where}, step {index}", in_sides=in_sides)
+            place = f"{where}, step {index}"
+            if _is_pose(item):
+                steps += self.pose(item, place, at=len(steps), top=not nested and not in_sides)
+                continue
+            step = self.step(item, place, in_sides=in_sides)
             if step is not None:
-                self.check_announced(step, steps[-1] if steps else None, f"{where}, step {index}")
+                self.check_announced(step, steps[-2:], place)
                 steps.append(step)
+        if in_pose:
+            return tuple(steps)
         self.check_bells_promised(steps, where, ends_section=not nested)
         if not nested and steps and isinstance(steps[-1], Bell):
             self.problem(
@@ -669,6 +730,90 @@ class _Reader:
                 "bell), so this one would only ring with it: remove it",
             )
         return tuple(steps)
+
+    def pose(self, node: yaml.Node, where: str, *, at: int, top: bool) -> list[Step]:
+        """A pose's steps, to stand in the section's list from index `at`; its facts are kept
+        in `section_poses`. Only a section's own steps may be grouped into poses."""
+        fields = self.mapping(node, where, POSE_KEYS, what="a pose")
+        if fields is None:
+            return []
+        name = self.text_field(fields, "pose", where)
+        where = f"{where}, pose {_excerpt(name)}" if name else where
+        if not top:
+            self.problem(_line(node), where, "a pose stands in a section's steps, not inside a "
+                         "sides block, an alternative or another pose: move it out")  # fmt: skip
+            return []
+        steps_node = fields.get("steps")
+        if steps_node is None:
+            self.problem(_line(node), where, "a pose has steps: add a steps list")
+            return []
+        steps = self.steps(steps_node, where, in_sides=False, nested=True, in_pose=True)
+        position = self.choice(fields, "position", where, POSITIONS, required=True)
+        works = self.choices(fields, "works", where, WORKS)
+        strength = self.choice(fields, "strength", where, tuple(map(str, STRENGTHS))) or "1"
+        role = self.choice(fields, "role", where, ROLES) or "main"
+        if not (name and steps and position):
+            return list(steps)
+        self.section_poses.append(
+            Pose(
+                name=name,
+                position=position,  # type: ignore[arg-type]
+                works=works,  # type: ignore[arg-type]
+                strength=int(strength),
+                role=role,  # type: ignore[arg-type]
+                counterpose=self.yes_no(fields.get("counterpose"), _join(where, "counterpose")),
+                props=self.text_list(fields.get("props"), _join(where, "props")),
+                section=-1,  # known when the section is whole
+                first=at,
+                count=len(steps),
+                line=_line(node),
+            )
+        )
+        return list(steps)
+
+    def choice(
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        where: str,
+        allowed: tuple[str, ...],
+        *,
+        required: bool = False,
+    ) -> str | None:
+        """One of `allowed` under `key`, or None after recording why not."""
+        node = fields.get(key)
+        if node is None:
+            if required:
+                self.problem(None, where, f"{key} is missing: add `{key}:` ({', '.join(allowed)})")
+            return None
+        value = self.scalar(node, _join(where, key), "the value")
+        if value is not None and value not in allowed:
+            self.problem(
+                _line(node),
+                _join(where, key),
+                f"{_excerpt(value)} is not one of {', '.join(allowed)}"
+                f"{_did_you_mean(value, allowed)}",
+            )
+            return None
+        return value
+
+    def choices(
+        self, fields: dict[str, yaml.Node], key: str, where: str, allowed: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """A list of values from `allowed` (one may stand alone)."""
+        node = fields.get(key)
+        if node is None:
+            return ()
+        items = [node] if isinstance(node, yaml.ScalarNode) else node.value
+        if not isinstance(node, yaml.ScalarNode | yaml.SequenceNode):
+            self.problem(_line(node), _join(where, key), f"must be a list, not {_describe(node)}")
+            return ()
+        values: list[str] = []
+        for item in items:
+            value = self.choice({key: item}, key, where, allowed)
+            if value is not None and value not in values:
+                values.append(value)
+        return tuple(values)
 
     def check_durations_have_a_stay(self, steps: tuple[Step, ...], where: str) -> None:
         """A cue that says {duration} is followed, as it plays, by the stay it measures."""
@@ -701,8 +846,11 @@ class _Reader:
         """A span's length at normal pace with the script's breath."""
         return span.breaths * self.cycle_ms if span.breaths else span.ms
 
-    def check_announced(self, step: Step, before: Step | None, where: str) -> None:
-        """No silence over 20 s comes unannounced: a cue first says to stay, and how long."""
+    def check_announced(self, step: Step, earlier: list[Step], where: str) -> None:
+        """No silence over 20 s comes unannounced: a cue first says to stay, and how long;
+        or a bell ends a stay as long as this one (a timer's intervals: the cue before the
+        first said what the bells mean)."""
+        before = earlier[-1] if earlier else None
         if isinstance(step, Pause) and self.span_ms(step.span) > MAX_UNANNOUNCED_MS:
             self.problem(
                 step.line,
@@ -713,6 +861,8 @@ class _Reader:
         if not isinstance(step, Hold | Move) or self.span_ms(step.span) <= MAX_UNANNOUNCED_MS:
             return
         if isinstance(before, Say) and _SAYS_HOW_LONG.search(before.text):
+            return
+        if isinstance(before, Bell) and len(earlier) == 2 and _same_stay(earlier[0], step):
             return
         self.problem(
             step.line,
@@ -965,6 +1115,21 @@ class _Reader:
                 rest = None
         steps = self.steps(fields["sides"], where, in_sides=True, nested=True)
         return Sides(steps=steps, first=first, line=line, rest=rest) if steps else None
+
+
+def _same_stay(one: Step, other: Step) -> bool:
+    """Two holds as long as each other, give or take the bell between them."""
+    if not isinstance(one, Hold) or not isinstance(other, Hold):
+        return False
+    if one.span.breaths or other.span.breaths:
+        return one.span == other.span
+    return abs(one.span.ms - other.span.ms) <= BELL_ALLOWANCE_MS
+
+
+def _is_pose(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.MappingNode) and any(
+        isinstance(key, yaml.ScalarNode) and key.value == "pose" for key, _ in node.value
+    )
 
 
 def _line_nested_too_deep(text: str) -> int | None:

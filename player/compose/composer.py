@@ -1,0 +1,553 @@
+"""Compose a session to order: a focus, a length, tags to avoid and a seed give one session
+script, the same text for the same request and seed.
+
+The shape of every composed session: arriving, a warm-up, the main work for the focus, a
+cool-down, and a final rest that grows with the length. Its rules: poses grouped by
+position (floor before standing, each position visited once, then down to rest), a spoken
+transition at every change of position, a counterpose after any backbend or twist, no pose
+that carries an avoided tag anywhere in it, and a length reached by the script's own
+`length:` (the fitter sets the pace from the real voice when it is played or rendered).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from player.compose.library import Entry, Library, Transition
+from player.errors import CannotCompose
+from player.session.fit import fit_length
+from player.session.script import (
+    POSITIONS,
+    Position,
+    Tag,
+    Work,
+    parse_script,
+)
+from player.session.spoken_time import spoken_duration
+from player.session.timeline import (
+    ESTIMATED_MS_PER_CHAR,
+    Timeline,
+    TimingOptions,
+    build_timeline,
+    clock,
+)
+
+# focus: (what it is, in a line for --help, and the work of the poses at its heart)
+FOCUSES: dict[str, tuple[str, tuple[Work, ...]]] = {
+    "lower-back": ("release and ease for the lower back", ("lower-back",)),
+    "upper-back": ("the upper back and shoulders, freed and strengthened", ("upper-back",)),
+    "spine": ("mobility: bending, arching and turning the whole spine", ("spine",)),
+    "strength": ("the muscles that hold the back up, built gently", ("strength",)),
+    "hips": ("the hips, whose tightness pulls on the lower back", ("hips",)),
+    "all": ("a balanced practice for the whole back", ()),
+}
+FOCUS_TITLES = {
+    "lower-back": "Lower back",
+    "upper-back": "Upper back",
+    "spine": "Spine",
+    "strength": "Back strength",
+    "hips": "Hips",
+    "all": "Whole back",
+}
+# The order of positions through the main work: floor first, up to standing, then down to sit.
+MAIN_ORDER: tuple[Position, ...] = (
+    *("back", "side", "belly", "hands-and-knees", "kneeling", "standing", "seated"),
+)
+# A cool-down goes down from wherever the main work ended: to sitting, the side, the back.
+COOL_ORDER: tuple[Position, ...] = ("seated", "side", "back")
+MIN_MINUTES, MAX_MINUTES = 10, 90
+WARM_SHARE, COOL_SHARE = 0.2, 0.15  # of the time for poses
+REST_SHARE = 0.12  # of the length: the final rest grows with it
+MIN_REST_MS, SHORT_REST_MS, MAX_REST_MS = 120_000, 60_000, 10 * 60_000
+REST_STEP_MS = 15_000
+FIT_SLACK = 0.03  # the composer's estimate lands this close; the fitter does the rest
+CIRCLING = ("backbend", "twist")  # what asks for a counterpose after it
+OPENING_MS = 40_000  # start bell, title, cautions: estimated once
+SECTION_MS = 6_000  # a section's bell and title
+
+CAUTIONS = (
+    "If you are pregnant, or have had surgery or an injury in your back, ask your doctor or "
+    "physiotherapist before you practise, and leave out any pose that does not feel right.",
+    "Move slowly, stay within what is comfortable, and stop at once if you feel sharp pain, "
+    "numbness or tingling.",
+)
+INTERVAL_BELL_MS = 4_000  # an interval bell's length (the section bell)
+TIMER_START = (
+    "Sit comfortably and close your eyes. A bell rings every {duration}, "
+    "and the end bell closes the sitting."
+)
+TIMER_START_ONE = "Sit comfortably and close your eyes. The end bell closes the sitting."
+TIMER_END = "The sitting is over. Take your time before you move."
+ARRIVE_SAY = "Come to lie on your back on your mat, and let yourself arrive."
+REST_SETTLE = (
+    "Stretch your legs out long and let your arms rest on the floor beside you, palms up. "
+    "Rest here for {duration}, and let the floor hold your whole weight. "
+    "A bell will call you back."
+)
+REST_SETTLE_BRIEF = "Final rest, {duration}, until the bell."
+RISING = (  # (cue, short form) after the final rest's bell; None: a breath's pause
+    ("Let your breath grow a little deeper, and wake up your fingers and toes.",
+     "Deepen the breath, move fingers and toes."),
+    ("Bend your knees, roll onto your right side, and stay there for a breath.",
+     "Roll onto your right side."),
+    None,
+    ("Press the floor away with your hands and come up slowly to sit, head last.",
+     "Slowly up to sitting."),
+    ("Thank you for practising. Take this ease in your back with you.",
+     "Thank you for practising."),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    focus: str
+    length_ms: int
+    avoid: frozenset[Tag] = frozenset()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Part:
+    """One section of the composed session: its title and its poses, in order."""
+
+    title: str
+    poses: tuple[Entry, ...]
+
+
+@dataclass(frozen=True)
+class Composition:
+    request: ComposeRequest
+    title: str
+    parts: tuple[Part, ...]
+    rest_ms: int  # the final rest's set length
+    text: str = field(default="", compare=False)  # the script, once written
+
+
+def focus_names() -> tuple[str, ...]:
+    return tuple(FOCUSES)
+
+
+def compose(request: ComposeRequest, library: Library) -> Composition:
+    """The session for `request`, or CannotCompose saying what can be asked instead."""
+    if request.focus not in FOCUSES:
+        raise CannotCompose(
+            f"there is no focus {request.focus!r}: choose one of {', '.join(FOCUSES)}"
+        )
+    minutes = request.length_ms / 60_000
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise CannotCompose(
+            f"a composed session lasts {MIN_MINUTES} to {MAX_MINUTES} minutes: "
+            f"ask for a length in that range"
+        )
+    rng = random.Random(request.seed)  # the seed alone decides every choice
+    pool = _one_of_each_name(_allowed(library.entries, request.avoid), rng)
+    arrive = _pick_arrival(pool, rng)
+    rest_ms = _rest_ms(request.length_ms)
+    fixed = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(rest_ms) + arrive.estimated_ms
+    for_poses = request.length_ms - fixed
+    main = _main(pool, request.focus, int(for_poses * (1 - WARM_SHARE - COOL_SHARE)), rng)
+    if not main:
+        raise _too_little(request, library)
+    warm = _warm_up(pool, arrive, main, int(for_poses * WARM_SHARE), rng)
+    cool = _cool_down(pool, main, warm, int(for_poses * COOL_SHARE), rng)
+    parts = (
+        Part("Arriving", (arrive,)),
+        Part("Warming up", warm),
+        Part(FOCUS_TITLES[request.focus], main),
+        Part("Cooling down", cool),
+    )
+    rest_ms = _fill_with_rest(request, library, parts, rest_ms)
+    title = f"{FOCUS_TITLES[request.focus]}, {_minutes_words(request.length_ms)}"
+    composition = Composition(request, title, parts, rest_ms)
+    return Composition(request, title, parts, rest_ms, write_script(composition, library))
+
+
+# -- choosing ------------------------------------------------------------------------------------
+
+
+def _allowed(entries: Iterable[Entry], avoid: frozenset[Tag]) -> list[Entry]:
+    """Poses with no avoided tag anywhere in them (their alternatives included)."""
+    return [entry for entry in entries if not entry.tags & avoid]
+
+
+def _one_of_each_name(entries: list[Entry], rng: random.Random) -> list[Entry]:
+    """A pose written in several sessions is one pose: one of its versions, by the seed."""
+    versions: dict[str, list[Entry]] = {}
+    for entry in entries:
+        versions.setdefault(entry.name.lower(), []).append(entry)
+    return [rng.choice(versions[name]) for name in sorted(versions)]
+
+
+def _shuffled(entries: Iterable[Entry], rng: random.Random) -> list[Entry]:
+    chosen = sorted(entries, key=lambda entry: (entry.name, entry.session))
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _pick_arrival(pool: list[Entry], rng: random.Random) -> Entry:
+    arrivals = [entry for entry in pool if entry.pose.role == "arrive"]
+    if not arrivals:
+        raise CannotCompose("the pose library has no pose to arrive with: add one (role: arrive)")
+    return _shuffled(arrivals, rng)[0]
+
+
+def _take(candidates: list[Entry], budget_ms: int, *, at_least_one: bool = True) -> list[Entry]:
+    """Poses in the given order while they fit the budget (at least one, the shortest)."""
+    taken: list[Entry] = []
+    left = budget_ms
+    for entry in candidates:
+        if entry.estimated_ms <= left + entry.estimated_ms // 4:
+            taken.append(entry)
+            left -= entry.estimated_ms
+    if not taken and at_least_one and candidates:
+        taken.append(min(candidates, key=lambda entry: entry.estimated_ms))
+    return taken
+
+
+def _main(pool: list[Entry], focus: str, budget_ms: int, rng: random.Random) -> tuple[Entry, ...]:
+    """The main work: poses for the focus first; others of the main role if it runs short."""
+    works = FOCUSES[focus][1]
+    mains = [entry for entry in pool if entry.pose.role == "main"]
+    for_focus = [e for e in mains if not works or set(e.pose.works) & set(works)]
+    others = [e for e in mains if e not in for_focus]
+    taken = _take(_shuffled(for_focus, rng), budget_ms)
+    left = budget_ms - sum(entry.estimated_ms for entry in taken)
+    if left > 0:
+        taken += _take(_shuffled(others, rng), left, at_least_one=False)
+    return _in_position_order(taken)
+
+
+def _warm_up(
+    pool: list[Entry], arrive: Entry, main: tuple[Entry, ...], budget_ms: int, rng: random.Random
+) -> tuple[Entry, ...]:
+    """Gentle poses between the arrival's position and the main work's first: no going back
+    down once the main work has begun."""
+    low = MAIN_ORDER.index(arrive.position)
+    high = MAIN_ORDER.index(main[0].position)
+    candidates = [
+        entry
+        for entry in pool
+        if entry.pose.role == "warm-up"
+        and min(low, high) <= MAIN_ORDER.index(entry.position) <= max(low, high)
+        and entry not in main
+    ]
+    return _in_position_order(_take(_shuffled(candidates, rng), budget_ms))
+
+
+def _cool_down(
+    pool: list[Entry],
+    main: tuple[Entry, ...],
+    warm: tuple[Entry, ...],
+    budget_ms: int,
+    rng: random.Random,
+) -> tuple[Entry, ...]:
+    """Poses going down from where the main work ended; a counterpose among them whenever a
+    backbend or a twist came before."""
+    last = main[-1].position
+    order = (last, *(position for position in COOL_ORDER if position != last))
+    used = set(main) | set(warm)
+    candidates = [
+        entry
+        for entry in pool
+        if entry.pose.role == "cool-down" and entry.position in order and entry not in used
+    ]
+    shuffled = _shuffled(candidates, rng)
+    taken: list[Entry] = []
+    if any(set(CIRCLING) & entry.tags for entry in (*warm, *main)):
+        counterposes = [e for e in shuffled if e.pose.counterpose and not set(CIRCLING) & e.tags]
+        if not counterposes:
+            counterposes = [
+                e
+                for e in _shuffled(pool, rng)
+                if e.pose.counterpose and not set(CIRCLING) & e.tags and e.position in order
+            ]
+        if counterposes:
+            taken.append(counterposes[0])
+    rest = [entry for entry in shuffled if entry not in taken]
+    taken += _take(rest, budget_ms - sum(e.estimated_ms for e in taken), at_least_one=not taken)
+    return tuple(sorted(taken, key=lambda entry: order.index(entry.position)))
+
+
+def _in_position_order(entries: list[Entry]) -> tuple[Entry, ...]:
+    """Grouped by position in MAIN_ORDER; within a position, in the order chosen."""
+    return tuple(sorted(entries, key=lambda entry: MAIN_ORDER.index(entry.position)))
+
+
+# -- the length ----------------------------------------------------------------------------------
+
+
+def _rest_ms(length_ms: int) -> int:
+    least = MIN_REST_MS if length_ms >= 20 * 60_000 else SHORT_REST_MS
+    wanted = max(least, min(MAX_REST_MS, int(length_ms * REST_SHARE)))
+    return _rounded_rest(wanted)
+
+
+def _rounded_rest(ms: int) -> int:
+    return round(ms / REST_STEP_MS) * REST_STEP_MS
+
+
+def _final_rest_ms(rest_ms: int) -> int:
+    """The final rest's hold and the words around it, estimated."""
+    said = len(REST_SETTLE) + sum(len(cue[0]) for cue in RISING if cue)
+    return rest_ms + ESTIMATED_MS_PER_CHAR * said + 4_000 + 10_000
+
+
+def _fill_with_rest(
+    request: ComposeRequest, library: Library, parts: tuple[Part, ...], rest_ms: int
+) -> int:
+    """The final rest's length that brings the estimate to the length asked; CannotCompose
+    when no rest from the shortest to the longest can."""
+    least = MIN_REST_MS if request.length_ms >= 20 * 60_000 else SHORT_REST_MS
+    trial = Composition(request, "", parts, rest_ms)
+    estimate = estimated_length(write_script(trial, library))
+    wanted = _rounded_rest(rest_ms + request.length_ms - estimate)
+    rest = max(least, min(MAX_REST_MS, wanted))
+    reached = estimate + rest - rest_ms
+    if abs(reached - request.length_ms) > FIT_SLACK * request.length_ms:
+        raise _too_little(request, library)
+    return rest
+
+
+def estimated_length(text: str) -> int:
+    """A composed script's length at normal pace, its cues estimated."""
+    script = parse_script(text.encode(), "composed")
+    return build_timeline(script, TimingOptions(), _estimated).duration_ms
+
+
+def _estimated(text: str) -> int:
+    return ESTIMATED_MS_PER_CHAR * len(text)
+
+
+def lengths_possible(focus: str, avoid: frozenset[Tag], library: Library) -> tuple[int, int]:
+    """About the shortest and the longest session the library can compose for `focus` with
+    `avoid`, in whole minutes (as ms)."""
+    pool = _allowed(library.entries, avoid)
+    works = FOCUSES.get(focus, ("", ()))[1]
+    mains = [e for e in pool if e.pose.role == "main"]
+    for_focus = [e for e in mains if not works or set(e.pose.works) & set(works)]
+    if not for_focus or not any(e.pose.role == "arrive" for e in pool):
+        return (0, 0)
+    least = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(SHORT_REST_MS)
+    least += min(e.estimated_ms for e in pool if e.pose.role == "arrive")
+    least += min(e.estimated_ms for e in for_focus)
+    most = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(MAX_REST_MS)
+    most += sum(e.estimated_ms for e in _one_of_each_name(pool, random.Random(0)))
+    low = max(MIN_MINUTES, -(-least // 60_000))
+    high = min(MAX_MINUTES, most // 60_000)
+    return (low * 60_000, high * 60_000)
+
+
+def _too_little(request: ComposeRequest, library: Library) -> CannotCompose:
+    low, high = lengths_possible(request.focus, request.avoid, library)
+    avoided = f" while avoiding {', '.join(sorted(request.avoid))}" if request.avoid else ""
+    if high < low or high == 0:
+        return CannotCompose(
+            f"the library has too few poses for {request.focus}{avoided}: "
+            "avoid fewer tags, or choose another focus"
+        )
+    return CannotCompose(
+        f"a {request.focus} session{avoided} can last from {low // 60_000} to "
+        f"{high // 60_000} minutes: ask for a length in that range"
+        + (", or avoid fewer tags" if request.avoid else "")
+    )
+
+
+# -- writing the script --------------------------------------------------------------------------
+
+
+def write_script(composition: Composition, library: Library) -> str:
+    """The composed session as a script a teacher can read and edit."""
+    request = composition.request
+    poses = [entry for part in composition.parts for entry in part.poses]
+    props = list(dict.fromkeys(prop for entry in poses for prop in entry.pose.props))
+    lines = [
+        f"# Composed by `practice compose --focus {request.focus} --length "
+        f"{duration_text(request.length_ms)}"
+        + (f" --avoid {','.join(sorted(request.avoid))}" if request.avoid else "")
+        + f" --seed {request.seed}`.",
+        "# A draft to play as it is, or to edit: every pose is a block of its own.",
+        f"title: {_quoted(composition.title)}",
+        f"summary: {_quoted(_summary(request))}",
+        f"focus: {_quoted(FOCUSES[request.focus][0])}",
+        f"level: {'gentle' if max(e.pose.strength for e in poses) < 3 else 'moderate'}",
+    ]
+    if props:
+        lines.append("props:")
+        lines += [f"  - {_quoted(prop)}" for prop in props]
+    lines.append("cautions:")
+    lines += [f"  - {_quoted(caution)}" for caution in CAUTIONS]
+    lines += [
+        "breath: {inhale: 4s, exhale: 6s}",
+        f"length: {duration_text(request.length_ms)}",
+        "",
+        "sections:",
+    ]
+    position: Position | None = None
+    for part in composition.parts:
+        if not part.poses:
+            continue
+        lines += [f"  - title: {_quoted(part.title)}", "    steps:"]
+        for entry in part.poses:
+            if position is not None and entry.position != position:
+                lines += _transition(library.transition(position, entry.position))
+            elif position is None:
+                lines += _say(ARRIVE_SAY, "Onto your back.")
+            position = entry.position
+            lines += _indented(entry.text)
+    lines += ["  - title: Final rest", "    steps:"]
+    if position != "back":
+        assert position is not None
+        lines += _transition(library.transition(position, "back"))
+    lines += _indented(final_rest(composition.rest_ms))
+    return "\n".join(lines) + "\n"
+
+
+def final_rest(rest_ms: int) -> str:
+    """The closing pose: an open rest of `rest_ms`, a bell, and the way back up."""
+    lines = [
+        "- pose: Final rest",
+        "  position: back",
+        "  role: rest",
+        "  steps:",
+        f"    - say: {_quoted(REST_SETTLE)}",
+        f"      brief: {_quoted(REST_SETTLE_BRIEF)}",
+        f"    - hold: {duration_text(rest_ms)}",
+        "      open: yes",
+        "    - bell",
+    ]
+    for cue in RISING:
+        if cue is None:
+            lines.append("    - pause: 1 breath")
+        else:
+            lines += [f"    - say: {_quoted(cue[0])}", f"      brief: {_quoted(cue[1])}"]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(request: ComposeRequest) -> str:
+    return (
+        f"A session composed for {FOCUSES[request.focus][0]}, "
+        f"{_minutes_words(request.length_ms)} from arriving to the final rest."
+    )
+
+
+def _transition(transition: Transition) -> list[str]:
+    return _say(transition.text, transition.brief)
+
+
+def _say(text: str, brief: str) -> list[str]:
+    return [f"      - say: {_quoted(text)}", f"        brief: {_quoted(brief)}"]
+
+
+def _indented(block: str) -> list[str]:
+    return [("      " + line).rstrip() for line in block.splitlines()]
+
+
+def _quoted(text: str) -> str:
+    """A YAML scalar that reads back as `text` (a JSON string is a YAML one)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def duration_text(ms: int) -> str:
+    seconds = ms // 1000
+    minutes, seconds = divmod(seconds, 60)
+    if minutes and seconds:
+        return f"{minutes}m{seconds}s"
+    return f"{minutes}m" if minutes else f"{seconds}s"
+
+
+def _minutes_words(ms: int) -> str:
+    return spoken_duration(ms)
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+
+def plan(composition: Composition) -> dict[str, Any]:
+    """The `compose --plan` JSON (a public contract, README "Composing"): each pose with its
+    time in the session, fitted to the length with estimated cue lengths."""
+    script = parse_script(composition.text.encode(), "composed")
+    target = composition.request.length_ms
+    fitted = fit_length(script, TimingOptions(), _estimated, target).options
+    timeline = build_timeline(script, fitted, _estimated)
+    poses = []
+    for index, pose in enumerate(script.poses):
+        following = script.poses[index + 1].line if index + 1 < len(script.poses) else 10**9
+        start, end = _span_of(timeline, pose.line, following)
+        entry_tags = _tags_in(script, pose)
+        poses.append(
+            {
+                "name": pose.name,
+                "position": pose.position,
+                "sides": _has_sides_events(timeline, pose.line, following),
+                "tags": sorted(entry_tags),
+                "start_ms": start,
+                "duration_ms": end - start,
+            }
+        )
+    changes = sum(
+        1 for a, b in zip(script.poses, script.poses[1:], strict=False) if a.position != b.position
+    )
+    return {
+        "focus": composition.request.focus,
+        "seed": composition.request.seed,
+        "duration_ms": timeline.duration_ms,
+        "position_changes": changes,
+        "poses": poses,
+    }
+
+
+def _span_of(timeline: Timeline, first_line: int, next_line: int) -> tuple[int, int]:
+    events = [e for e in timeline.events if first_line <= e.line < next_line]
+    return (events[0].start_ms, events[-1].end_ms) if events else (0, 0)
+
+
+def _has_sides_events(timeline: Timeline, first_line: int, next_line: int) -> bool:
+    return any(e.side for e in timeline.events if first_line <= e.line < next_line)
+
+
+def _tags_in(script: Any, pose: Any) -> set[str]:
+    from player.compose.library import _tags
+
+    steps = script.sections[pose.section].steps[pose.first : pose.first + pose.count]
+    return {tag for step in steps for tag in _tags(step)}
+
+
+def positions() -> tuple[Position, ...]:
+    return POSITIONS
+
+
+def timer_script(length_ms: int, every_ms: int) -> str:
+    """A plain timer: silent sitting, a bell every `every_ms` from the start of the sitting
+    (each later interval is shorter by the bell that opens it), the end bell at the end."""
+    if not 0 < every_ms <= length_ms:
+        raise CannotCompose(
+            "the interval must be no longer than the sitting: give a shorter --every"
+        )
+    count, last = divmod(length_ms, every_ms)
+    holds = [every_ms] + [every_ms - INTERVAL_BELL_MS] * (count - 1)
+    if last > INTERVAL_BELL_MS:
+        holds.append(last - INTERVAL_BELL_MS)
+    lines = [
+        f"# Composed by `practice compose --timer {duration_text(length_ms)} --every "
+        f"{duration_text(every_ms)}`.",
+        f"title: {_quoted('Silent sitting, ' + spoken_duration(length_ms))}",
+        f"summary: {_quoted(f'Silent sitting with a bell every {spoken_duration(every_ms)}.')}",
+        "sections:",
+        "  - title: Sitting",
+        "    steps:",
+        f"      - say: {_quoted(TIMER_START if count > 1 or last else TIMER_START_ONE)}",
+    ]
+    for number, hold in enumerate(holds):
+        if number:
+            lines.append("      - bell")
+        lines.append(f"      - hold: {duration_text(hold)}")
+    lines.append(f"      - say: {_quoted(TIMER_END)}")
+    return "\n".join(lines) + "\n"
+
+
+def clock_text(ms: int) -> str:
+    return clock(ms)
