@@ -345,7 +345,11 @@ def _report_written(out: Path, compiled: Compiled, chapters_file: Path | None = 
     name="play",
     epilog=PLAY_KEYS
     + "\n\n"
-    + _examples("practice play healthy-spine --delay 10s", "practice play healthy-spine --resume"),
+    + _examples(
+        "practice play healthy-spine --delay 10s",
+        "practice play healthy-spine --resume",
+        "practice play compose:lower-back:20m:seed=7",
+    ),
 )
 @click.argument("session")
 @click.option(
@@ -387,7 +391,6 @@ def _focus_lines() -> str:
         "practice compose --focus hips --length 30m --avoid kneeling --seed 7 -o hips.yaml",
         "practice compose --focus spine --length 15m --seed 3 --plan",
         "practice compose --timer 20m --every 5m",
-        "practice play compose:lower-back:20m",
     ),
 )
 @click.option(
