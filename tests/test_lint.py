@@ -5,11 +5,10 @@ of `practice check` in this process for the output format."""
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
 
 import pytest
 
-from player.session.lint import RULES, Warning, lint, stated_lengths
+from player.session.lint import Warning, lint, stated_lengths
 from player.session.script import load_script, parse_script
 
 from .conftest import REPO
@@ -423,26 +422,14 @@ def test_check_prints_each_warning_on_its_line_and_still_passes(run_in_process, 
 
 # -- the built-in sessions --------------------------------------------------------------------
 
-# What the lint finds in the built-in sessions today, by rule (recorded, to be brought to zero
-# when their cues are rewritten).
-RECORDED: dict[str, dict[str, int]] = {
-    "back-strengthening-1": {"long-breath-cue": 12},
-    "healthy-spine": {"long-breath-cue": 6},
-    "low-back-release": {"long-breath-cue": 5},
-    "stretch-your-back-again": {"long-breath-cue": 5, "optional-section": 1, "visual-words": 1},
-    "upper-back": {"long-breath-cue": 14, "optional-section": 2},
-}
 
-
-@pytest.mark.xfail(strict=False, reason="issue 14: the built-in cues are rewritten next")
 def test_builtin_sessions_lint():
-    counts: dict[str, dict[str, int]] = {}
-    for path in sorted((REPO / "scripts").glob("*.yaml")):
-        found = lint(load_script(path))
-        for warning in found:
-            print(f"{path.name}:{warning.line}: {warning.rule}: {warning.text}")
-        counts[path.stem] = dict(Counter(warning.rule for warning in found))
-        assert set(counts[path.stem]) <= set(RULES)
-    print(counts)
-    assert len(counts) == 5
-    assert counts == RECORDED
+    """Every built-in session passes the eyes-closed lint with no warning (issue 14)."""
+    paths = sorted((REPO / "scripts").glob("*.yaml"))
+    assert len(paths) == 5
+    found = {
+        f"{path.name}:{warning.line}: {warning.rule}: {warning.text}"
+        for path in paths
+        for warning in lint(load_script(path))
+    }
+    assert found == set()
