@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from player.errors import CannotFit
 from player.pipeline import Compiled, compile_session
 from player.session.library import builtin_ids, load_session
 from player.session.script import MAX_UNANNOUNCED_MS, says_how_long
@@ -41,8 +42,11 @@ def test_with_real_speech_every_promise_holds(session, compiled):
     runs = [full]
     for pace in (0.6, 2.0):
         runs.append(compiled(session, pace=pace))
-    if full.timeline.duration_ms > TWENTY_MINUTES_MS:
+    try:  # a session that cannot reach 20 minutes says so (test_fit.py), in one sentence
         fitted = compiled(session, TWENTY_MINUTES_MS)
+    except CannotFit:
+        pass
+    else:
         assert_no_hollow_chapter(fitted.timeline, f"{session} at 20 minutes")
         runs.append(fitted)
     for run in runs:  # every spoken length within a quarter of the stay it describes
