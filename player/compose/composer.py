@@ -11,30 +11,19 @@ that carries an avoided tag anywhere in it, and a length reached by the script's
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from player.compose.library import Entry, Library, Transition
+from player.compose.library import Entry, Library, Transition, tags_of
 from player.errors import CannotCompose
 from player.session.fit import fit_length
-from player.session.script import (
-    POSITIONS,
-    Position,
-    Tag,
-    Work,
-    parse_script,
-)
+from player.session.script import Pose, Position, Script, Tag, Work, parse_script
 from player.session.spoken_time import spoken_duration
-from player.session.timeline import (
-    ESTIMATED_MS_PER_CHAR,
-    Timeline,
-    TimingOptions,
-    build_timeline,
-    clock,
-)
+from player.session.timeline import ESTIMATED_MS_PER_CHAR, Timeline, TimingOptions, build_timeline
 
 # focus: (what it is, in a line for --help, and the work of the poses at its heart)
 FOCUSES: dict[str, tuple[str, tuple[Work, ...]]] = {
@@ -488,9 +477,7 @@ def plan(composition: Composition) -> dict[str, Any]:
                 "duration_ms": end - start,
             }
         )
-    changes = sum(
-        1 for a, b in zip(script.poses, script.poses[1:], strict=False) if a.position != b.position
-    )
+    changes = sum(1 for a, b in itertools.pairwise(script.poses) if a.position != b.position)
     return {
         "focus": composition.request.focus,
         "seed": composition.request.seed,
@@ -509,15 +496,9 @@ def _has_sides_events(timeline: Timeline, first_line: int, next_line: int) -> bo
     return any(e.side for e in timeline.events if first_line <= e.line < next_line)
 
 
-def _tags_in(script: Any, pose: Any) -> set[str]:
-    from player.compose.library import _tags
-
+def _tags_in(script: Script, pose: Pose) -> set[Tag]:
     steps = script.sections[pose.section].steps[pose.first : pose.first + pose.count]
-    return {tag for step in steps for tag in _tags(step)}
-
-
-def positions() -> tuple[Position, ...]:
-    return POSITIONS
+    return {tag for step in steps for tag in tags_of(step)}
 
 
 def timer_script(length_ms: int, every_ms: int) -> str:
@@ -547,7 +528,3 @@ def timer_script(length_ms: int, every_ms: int) -> str:
         lines.append(f"      - hold: {duration_text(hold)}")
     lines.append(f"      - say: {_quoted(TIMER_END)}")
     return "\n".join(lines) + "\n"
-
-
-def clock_text(ms: int) -> str:
-    return clock(ms)

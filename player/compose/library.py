@@ -88,7 +88,7 @@ def entries_of(script: Script, source: str) -> list[Entry]:
                 pose=pose,
                 session=script.id,
                 text=pose_block(lines, pose.line),
-                tags=frozenset(tag for step in steps for tag in _tags(step)),
+                tags=frozenset(tag for step in steps for tag in tags_of(step)),
                 sides=any(_has_sides(step) for step in steps),
                 estimated_ms=estimated_ms(script, steps),
             )
@@ -148,13 +148,14 @@ def transitions_path() -> Path:
     return Path(str(resources.files("player.compose").joinpath("transitions.yaml")))
 
 
-def _tags(step: Step) -> set[Tag]:
+def tags_of(step: Step) -> set[Tag]:
+    """Every tag of `step`, of its alternatives and of the steps of its sides block."""
     tags = set(step.tags)
     for alternative in step.instead:
-        tags |= _tags(alternative)
+        tags |= tags_of(alternative)
     if isinstance(step, Sides):
         for inner in step.steps:
-            tags |= _tags(inner)
+            tags |= tags_of(inner)
     return tags
 
 
