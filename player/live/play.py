@@ -20,10 +20,13 @@ from typing import TextIO
 
 from player import interrupt
 from player.errors import BadValue
+from player.journal.recording import now
 from player.live import resume
 from player.live.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.live.console import Console, terminal_attached
 from player.live.device import SimpleaudioOutput
+from player.live.feedback import ask_rating, record_play
+from player.live.heard import HeardOutput
 from player.live.scheduler import Command, Outcome, Player
 from player.pipeline import Compiled, compile_session
 from player.request import Request, VoiceChoice, check_voice
@@ -73,7 +76,9 @@ def play(
     script = load_script(path)
     request, start_step = _with_place(request, path, script)
     settings = request.voice.settings()
-    output = SimpleaudioOutput(session)
+    started_at = now()  # for the journal
+    # counts the session's time heard, for the journal (the settling-in is not the session)
+    output = HeardOutput(SimpleaudioOutput(session), lambda: not player.in_prelude)
     commands = KeyQueue()
     with (
         _signals_interrupt(),
@@ -109,6 +114,13 @@ def play(
                 if terminal_attached(stdin, stdout)
                 else contextlib.nullcontext()
             )
+
+            def journal(outcome: Outcome | None) -> int | None:
+                played = ahead.timeline(timing.pace).timeline if player.in_prelude else None
+                played = played or player.timeline
+                heard = output.heard_ms
+                return record_play(player, played, heard, request, path, started_at, outcome)
+
             try:
                 with console:
                     outcome = player.run()
@@ -116,6 +128,8 @@ def play(
                 if player.started:
                     remember(player.step)
                     report(_stopped_line(session, script, player.step))
+                    with contextlib.suppress(Exception):  # never in the way of what stopped it
+                        journal(None)
                 raise
             if outcome == "finished":
                 resume.forget(path)
@@ -123,6 +137,9 @@ def play(
             else:
                 remember(player.step)
                 report(_stopped_line(session, script, player.step))
+            entry = journal(outcome)
+    if outcome == "finished" and terminal_attached(stdin, stdout):
+        ask_rating(entry, stdin, stdout)  # one key; never asked without a terminal
     return outcome
 
 
