@@ -116,7 +116,7 @@ def entry_line(entry: Entry) -> str:
         what = f"played {_clock(entry.heard_ms or 0)} of {_clock(entry.duration_ms)} ({how})"
     else:
         what = f"{entry.command} {_clock(entry.duration_ms)}"
-    rating = f"  [{entry.rating}" if entry.rating else ""
+    rating = f"  [{entry.rating.replace('-', ' ')}" if entry.rating else ""
     if entry.rating and entry.skip_pose:
         rating += f"; skip {entry.skip_pose}"
     rating += "]" if entry.rating else ""
