@@ -344,3 +344,77 @@ def test_tapping_reads_keys_until_enter_and_says_each_breath():
         "breath 2: in 4.0 s, out 6.0 s",
         "  in",
     ]
+
+
+# -- the commands, in this process ------------------------------------------------------------
+
+
+def test_history_of_an_empty_journal(run_in_process):
+    result = run_in_process("history")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "Streak: 0 days · this week: 0 min · this month: 0 min",
+        "Nothing in your journal yet: each `practice play` and `render` is kept here.",
+    ]
+    shown = json.loads(run_in_process("history", "--json").stdout)
+    assert (shown["entries"], shown["streak_days"], shown["week_ms"]) == ([], 0, 0)
+    assert shown["journal"].endswith("journal.sqlite3") and shown["format"] == 1
+
+
+def test_history_rates_the_last_play_and_says_so(run_in_process):
+    record(played(1, poses=("Arriving", "Cat and cow")))
+    record(played(0, poses=("Cobra",), command="render"))
+    result = run_in_process("history", "--rate", "TOO-EASY", "--skip", "cat AND cow", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.endswith(
+        "): too easy; Cat and cow is left out of composed sessions for 30 days.\n"
+    )
+    render, play = json.loads(result.stdout)["entries"]
+    assert (play["rating"], play["skip_pose"], render["rating"]) == (
+        "too-easy",
+        "Cat and cow",
+        None,
+    )
+    again = run_in_process("history", "--rate", "right")
+    assert again.exit_code == 0 and "[right]" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (("--rate", "right"), 1, "practice: there is no practice to rate yet: play one with "),
+        (("--skip", "Cobra"), 2, "Error: --skip goes with --rate: practice history --rate "),
+        (("--rate", "hard"), 2, "Error: Invalid value for '--rate': 'hard' is not one of "),
+    ],
+)
+def test_history_refuses_in_one_sentence(run_in_process, args, code, said):
+    result = run_in_process("history", *args)
+    assert result.exit_code == code and said in result.stderr
+
+
+def test_rating_a_pose_the_session_did_not_have_is_refused(run_in_process):
+    record(played(poses=("Cobra",)))
+    result = run_in_process("history", "--rate", "right", "--skip", "Headstand")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "practice: --skip 'Headstand' is not a pose of your last practice, Healthy Spine: "
+        "give one of Cobra\n"
+    )
+
+
+def test_history_of_a_damaged_journal_is_an_error_with_the_fix(run_in_process):
+    journal_file().parent.mkdir(parents=True)
+    journal_file().write_text("a diary, not a database" * 100)
+    result = run_in_process("history")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"practice: the practice journal {journal_file()} is damaged (file is not a database): "
+        "move that file away to start a new journal\n"
+    )
+
+
+def test_calibrate_without_a_terminal_is_usage_exit_2(run_in_process, tmp_path):
+    result = run_in_process("calibrate")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("practice: practice calibrate reads your taps from a terminal")
+    assert not (tmp_path / "no-preferences.toml").exists()

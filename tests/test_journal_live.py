@@ -228,12 +228,18 @@ def test_a_finished_and_a_stopped_play_are_in_the_history_with_the_minutes_heard
     out, err = ctrl_c(process)
     no_traceback(out, err)
     assert process.returncode == 130 and "How was it" not in out + err
+    # resumed where it stopped, to the end
+    process = practice("play", str(script), "--resume", "--pace", "2", env=env, cwd=tmp_path)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
 
     history = practice("history", "--json", env=env, cwd=tmp_path)
     out, err = history.communicate(timeout=60)
     assert history.returncode == 0, err
     shown = json.loads(out)
-    stopped, finished = shown["entries"]
+    resumed, stopped, finished = shown["entries"]
+    assert (resumed["resumed"], resumed["finished"], stopped["resumed"]) == (True, True, False)
+    assert 0 < resumed["heard_ms"] < resumed["duration_ms"]  # from the step where it stopped
     assert (finished["command"], finished["finished"], finished["rating"]) == (
         "play",
         True,
@@ -245,7 +251,8 @@ def test_a_finished_and_a_stopped_play_are_in_the_history_with_the_minutes_heard
     assert (stopped["finished"], stopped["rating"]) == (False, None)
     assert 1000 < stopped["heard_ms"] < stopped["duration_ms"]
     assert shown["streak_days"] == 1  # today counts
-    assert shown["week_ms"] == finished["heard_ms"] + stopped["heard_ms"] == shown["month_ms"]
+    heard = finished["heard_ms"] + stopped["heard_ms"] + resumed["heard_ms"]
+    assert shown["week_ms"] == heard == shown["month_ms"]
     text = practice("history", env=env, cwd=tmp_path).communicate(timeout=60)[0]
     assert text.startswith("Streak: 1 day · this week: ")
     assert "Play check: played " in text and "(finished)  [too hard]" in text

@@ -656,7 +656,7 @@ def _print_timeline(timeline: Timeline) -> None:
     "rating",
     type=click.Choice(RATINGS, case_sensitive=False),
     default=None,
-    help="Say how your last practice felt; the next composed session follows it.",
+    help="Say how your last practice felt; it is kept with it in the journal.",
 )
 @click.option(
     "--skip",
