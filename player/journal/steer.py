@@ -2,8 +2,8 @@
 compose`, which does not exist yet; this is its whole journal side, tested on its own).
 
 - the poses done in the last few practices, which a composer puts after the others;
-- the poses the listener asked to leave out (`--skip`, or at the end of a live session), for
-  SKIP_DAYS after the rating that named them;
+- the poses the listener asked to leave out (`practice history --rate ... --skip POSE`),
+  named in the ratings of the practices of the last SKIP_DAYS days;
 - the difficulty felt lately, from the last ratings: each "too easy" +1, each "too hard" -1,
   and from it a factor for the length of holds, a little up or down.
 

@@ -20,9 +20,10 @@ from typing import TextIO
 from player.errors import JournalProblem
 from player.journal.recording import record_session
 from player.journal.store import Journal, Rating
+from player.live.ahead import SpeechAhead
+from player.live.heard import HeardOutput
 from player.live.scheduler import Outcome, Player
 from player.request import Request
-from player.session.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,17 @@ QUESTION = (
 
 def record_play(
     player: Player,
-    session: Timeline,
-    heard_ms: int,
+    ahead: SpeechAhead,
+    heard: HeardOutput,
     request: Request,
     script: Path,
     started_at: datetime,
     outcome: Outcome | None,
 ) -> int | None:
-    """The play's journal entry (finished, or stopped for any reason); its id, or None."""
+    """The play's journal entry (finished, or stopped for any reason: None); its id, or None
+    when the journal cannot keep it."""
+    # the session as it was last playing (stopped in the settling-in: as it would have)
+    session = ahead.timeline(player.target_pace).timeline if player.in_prelude else player.timeline
     return record_session(
         "play",
         request,
@@ -52,7 +56,7 @@ def record_play(
         session,
         started_at,
         finished=outcome == "finished",
-        heard_ms=heard_ms,
+        heard_ms=heard.heard_ms,
         resumed=request.resume,
         steps=(player.start_step, None if outcome == "finished" else player.step),
     )

@@ -3,7 +3,8 @@
 Puts the parts together as render.py does for files: the script and the remembered place
 (resume.py), speech made ahead of playback (ahead.py), the scheduler (playback.py), the
 device (audio_out.py), and keys and screen when there is a terminal (screen.py). When the
-session stops early, for any reason, the step being heard is remembered.
+session stops early, for any reason, the step being heard is remembered. Every play that
+sounded goes into the journal, with the time heard (heard.py, feedback.py).
 """
 
 from __future__ import annotations
@@ -114,13 +115,6 @@ def play(
                 if terminal_attached(stdin, stdout)
                 else contextlib.nullcontext()
             )
-
-            def journal(outcome: Outcome | None) -> int | None:
-                played = ahead.timeline(timing.pace).timeline if player.in_prelude else None
-                played = played or player.timeline
-                heard = output.heard_ms
-                return record_play(player, played, heard, request, path, started_at, outcome)
-
             try:
                 with console:
                     outcome = player.run()
@@ -129,7 +123,7 @@ def play(
                     remember(player.step)
                     report(_stopped_line(session, script, player.step))
                     with contextlib.suppress(Exception):  # never in the way of what stopped it
-                        journal(None)
+                        record_play(player, ahead, output, request, path, started_at, None)
                 raise
             if outcome == "finished":
                 resume.forget(path)
@@ -137,7 +131,7 @@ def play(
             else:
                 remember(player.step)
                 report(_stopped_line(session, script, player.step))
-            entry = journal(outcome)
+            entry = record_play(player, ahead, output, request, path, started_at, outcome)
     if outcome == "finished" and terminal_attached(stdin, stdout):
         ask_rating(entry, stdin, stdout)  # one key; never asked without a terminal
     return outcome
