@@ -4,9 +4,12 @@ used, the minutes heard, the config file written by calibrate, and the tapped br
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import sqlite3
+import termios
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from player.errors import BreathRefused, ConfigProblem, JournalProblem, UsagePro
 from player.journal import history, steer
 from player.journal.store import VERSION, Entry, Journal, journal_file, record
 from player.live.calibrate import Breath, breaths_from_taps, calibrated, tap
+from player.live.feedback import QUESTION, read_rating
 from player.live.heard import HeardOutput
 
 NOW = datetime(2026, 12, 6, 18, 0, tzinfo=UTC)  # a Sunday
@@ -418,3 +422,37 @@ def test_calibrate_without_a_terminal_is_usage_exit_2(run_in_process, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.startswith("practice: practice calibrate reads your taps from a terminal")
     assert not (tmp_path / "no-preferences.toml").exists()
+
+
+# -- the rating key, on a pseudo-terminal in this process ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "rating", "said"),
+    [
+        (b"1", "too-easy", "Noted: too easy."),
+        (b"2", "right", "Noted: right."),
+        (b"3", "too-hard", "Noted: too hard."),
+        (b"x", None, "No rating."),
+        (b"", None, "No rating."),  # nothing pressed in time
+    ],
+)
+def test_one_key_rates_the_session_and_the_terminal_is_given_back(typed, rating, said, monkeypatch):
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    flush = termios.tcflush
+
+    def flush_then_press(fd: int, queue: int) -> None:
+        os.write(master, b"n")  # a key of the session, still unread: no answer
+        flush(fd, queue)
+        os.write(master, typed)  # pressed once the question is asked
+
+    monkeypatch.setattr(termios, "tcflush", flush_then_press)
+    try:
+        with open(slave, closefd=False) as stdin, io.StringIO() as stdout:
+            assert read_rating(stdin, stdout, wait_s=5 if typed else 0.05) == rating
+            assert stdout.getvalue() == f"{QUESTION}\n{said}\n"
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
