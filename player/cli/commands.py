@@ -632,7 +632,7 @@ def _print_timeline(timeline: Timeline) -> None:
         click.echo(f"{clock(event.start_ms):>8}  {event.kind:<7} {where:<13} {text}")
 
 
-# -- your breath and your history (README, "Your history") -------------------------------------
+# -- your breath and your history (README) -----------------------------------------------------
 
 
 @cli.command(

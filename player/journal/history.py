@@ -1,6 +1,6 @@
 """`practice history`: the journal summed up. The last entries, the minutes heard this week
 and this month, and the current streak of days, all in local time; and the JSON shape that
-`practice history --json` promises (README, "Your history").
+`practice history --json` promises (README, "Your breath and your history").
 
 Only plays count as practice: a render is in the list, but its minutes were not heard.
 """
@@ -68,7 +68,8 @@ def practice_day(entry: Entry) -> date | None:
 
 
 def to_json(summary: Summary, journal: str) -> dict[str, Any]:
-    """The public shape of `practice history --json`: integers and ISO 8601 text only."""
+    """The public shape of `practice history --json` (README): times as ISO 8601 text, days
+    and lengths as integers (ms)."""
     return {
         "format": JSON_FORMAT,
         "journal": journal,

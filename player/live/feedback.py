@@ -1,5 +1,5 @@
 """The end of a live session: its entry in the journal, and on a terminal, after a session
-played to the end, one key for how it felt (README, "Your history").
+played to the end, one key for how it felt (README, "Your breath and your history").
 
 The question waits at most RATING_WAIT_S, takes any other key (or Ctrl-C) as no answer, and
 is never asked without a terminal: a piped or background play ends as it did.
