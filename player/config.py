@@ -12,11 +12,13 @@ command line always overrides the file.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from player.atomic import write_text_atomically
 from player.errors import ConfigProblem, quoted_key
 from player.paths import CONFIG_ENV, config_file
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
@@ -80,3 +82,54 @@ def _as_option_text(value: Any) -> Any:
     if isinstance(value, bool | dict | list):
         return value
     return str(value)
+
+
+# key = "text", with an optional comment after it; a value of another shape is not ours to edit
+_SETTING = (
+    r"^(?P<indent>[ \t]*){key}[ \t]*=[ \t]*"
+    r"""(?:"[^"\\\n]*"|'[^'\n]*')[ \t]*(?P<comment>#.*)?$"""
+)
+_BOM = "\ufeff"
+
+
+def set_preference(key: str, value: str, path: Path | None = None) -> Path:
+    """Set `key = "value"` in the config file, keeping every other line and comment as it is
+    (and a comment after the key's own line); the file is made when it does not exist. Written
+    to a temporary file and renamed into place: the file is old or new, never half-written."""
+    path = path or config_file()
+    try:
+        raw = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileNotFoundError:
+        raw = ""
+    except (OSError, UnicodeDecodeError):
+        load_preferences(path)  # says what is wrong with the file, as every command does
+        raise
+    bom, text = (_BOM, raw[1:]) if raw.startswith(_BOM) else ("", raw)
+    line = f'{key} = "{value}"'
+    pattern = re.compile(_SETTING.format(key=re.escape(key)), re.M)
+    found = list(pattern.finditer(text))
+    if len(found) == 1:
+        setting = found[0]
+        comment = f"  {setting['comment']}" if setting["comment"] else ""
+        new = text[: setting.start()] + setting["indent"] + line + comment + text[setting.end() :]
+    elif key not in _parsed(text, path):
+        newline = "\r\n" if "\r\n" in text else "\n"  # as the file has them (Windows)
+        new = text + (newline if text and not text.endswith("\n") else "") + line + newline
+    else:  # written in a way this cannot edit safely (a literal over lines, a table)
+        raise ConfigProblem(f"{path}: cannot change {key} there: set it by hand to {line}")
+    before, after = _parsed(text, path), _parsed(new, path)
+    if after.get(key) != value or {k: v for k, v in after.items() if k != key} != {
+        k: v for k, v in before.items() if k != key
+    }:
+        raise ConfigProblem(f"{path}: cannot change {key} there: set it by hand to {line}")
+    target = path.resolve()  # a config file that is a symlink stays one
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(target, bom + new)
+    return path
+
+
+def _parsed(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigProblem(f"{path}: this is not valid TOML ({err}): fix or remove it") from None

@@ -102,6 +102,21 @@ class RenderStopped(PracticeError):
     """Another part of the program asked this render to stop."""
 
 
+class BreathRefused(PracticeError):
+    """`practice calibrate` measured too few breaths, or a breath outside the safe limits."""
+
+
+class JournalProblem(PracticeError):
+    """The practice journal cannot be read or written: locked, damaged, from a newer player.
+    Recording a practice only warns with it (player.journal.store.record)."""
+
+
+class JournalUnwritable(JournalProblem):
+    """The practice journal's file, folder or disk takes no writing (read-only, full)."""
+
+    exit_code = EXIT_IO
+
+
 def install_command(*packages: str, reinstall: bool = False) -> str:
     """The command that installs (or reinstalls) these Debian packages, quoted as messages
     show a command: `sudo apt-get install ffmpeg`."""

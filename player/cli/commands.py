@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ from player.errors import (
     UsageProblem,
     printable,
 )
+from player.journal.history import SHOWN, Summary
+from player.journal.recording import now, record_session
+from player.journal.steer import SKIP_DAYS
+from player.journal.store import RATINGS
 from player.pipeline import Compiled, compile_session, pcm_bytes, render
 from player.request import Request
 from player.session.library import builtin_dir, builtin_ids, load_session, resolve
@@ -262,6 +267,7 @@ def render_command(
         return
     if not session:
         raise click.UsageError("give a SESSION to render, or --all")
+    started_at = now()  # for the journal
     out = output or Path(f"{Path(session).stem}.mp3")
     sidecars = [path for path in (cues_file, chapters_file) if path]
     check_output_path(out)
@@ -275,6 +281,7 @@ def render_command(
     if chapters_file:
         write_text_atomically(chapters_file, podcast_chapters(compiled.timeline))
     _report_written(out, compiled, chapters_file)
+    record_session("render", request, resolve(session), compiled.timeline, started_at)
 
 
 def _read_files(request: Request) -> dict[Path, str]:
@@ -306,6 +313,7 @@ def _render_all(folder: Path, request: Request) -> None:
     check_not_inputs(outs, {**scripts, **_read_files(request)})
     folder.mkdir(exist_ok=True)
     stop = threading.Event()
+    started_at = now()  # for the journal
     with usable_cache(SpeechCache(default_cache_dir(request.cache_dir))) as cache:
         jobs = [
             (
@@ -323,6 +331,8 @@ def _render_all(folder: Path, request: Request) -> None:
                 for (compiled, out), future in zip(jobs, futures, strict=True):
                     future.result()
                     _report_written(out, compiled)
+                    script = builtin_dir() / f"{out.stem}.yaml"
+                    record_session("render", request, script, compiled.timeline, started_at)
             except BaseException:
                 stop.set()  # the others abandon their files; previous renders stay as they were
                 raise
@@ -748,3 +758,102 @@ def _print_timeline(timeline: Timeline) -> None:
         where = " ".join(part for part in (event.side, event.phase) if part)
         text = event.text if event.kind != "silence" else f"({event.duration_ms / 1000:.1f}s)"
         click.echo(f"{clock(event.start_ms):>8}  {event.kind:<7} {where:<13} {text}")
+
+
+# -- your breath and your history (README) -----------------------------------------------------
+
+
+@cli.command(
+    name="history",
+    epilog=_examples(
+        "practice history --last 5",
+        "practice history --json",
+        "practice history --rate too-hard --skip Cobra",
+    ),
+)
+@click.option(
+    "--last",
+    type=click.IntRange(1, 10_000),
+    default=SHOWN,
+    show_default=True,
+    help="How many of the latest entries to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON (README).")
+@click.option(
+    "--rate",
+    "rating",
+    type=click.Choice(RATINGS, case_sensitive=False),
+    default=None,
+    help="Say how your last practice felt; it is kept with it in the journal.",
+)
+@click.option(
+    "--skip",
+    "skip_pose",
+    metavar="POSE",
+    default=None,
+    help=f"With --rate: a pose of that practice to leave out for {SKIP_DAYS} days.",
+)
+def history_command(last: int, as_json: bool, rating: str | None, skip_pose: str | None) -> None:
+    """Your practice: the last sessions, minutes this week and month, and your streak."""
+    from player.journal.history import rate_last, summary, to_json
+    from player.journal.store import Journal
+
+    if skip_pose is not None and rating is None:
+        raise click.UsageError("--skip goes with --rate: practice history --rate right --skip POSE")
+    with Journal() as journal:
+        if rating is not None:
+            click.echo(printable(rate_last(journal, rating.lower(), skip_pose)), err=True)
+        found = summary(journal, datetime.now().astimezone().date(), last)
+    if as_json:
+        click.echo(json.dumps(to_json(found, str(journal.path)), ensure_ascii=False, indent=1))
+        return
+    _print_history(found)
+
+
+def _print_history(found: Summary) -> None:
+    from player.journal.history import entry_line, minutes
+
+    days = f"{found.streak_days} day" + ("" if found.streak_days == 1 else "s")
+    click.echo(
+        f"Streak: {days} · this week: {minutes(found.week_ms)} · "
+        f"this month: {minutes(found.month_ms)}"
+    )
+    if not found.entries:
+        click.echo("Nothing in your journal yet: each `practice play` and `render` is kept here.")
+    for entry in found.entries:
+        click.echo(printable(entry_line(entry)))
+
+
+@cli.command(name="calibrate", epilog=_examples("practice calibrate"))
+@click.pass_context
+def calibrate_command(ctx: click.Context) -> None:
+    """Tap your breath on the terminal and keep it as the breath of every session."""
+    from player.config import set_preference
+    from player.live import calibrate
+
+    calibrate.needs_a_terminal(sys.stdin)
+    config: Path = ctx.find_root().obj.path
+    with calibrate.keys(sys.stdin) as read:
+        taps = calibrate.tap(read, click.echo)
+        found = calibrate.calibrated(calibrate.breaths_from_taps(taps))
+        click.echo(
+            f"Your breath: in {found.inhale_s:.1f} s, out {found.exhale_s:.1f} s "
+            f"(the median of the last {found.breaths} breaths)."
+        )
+        click.echo(
+            printable(
+                f'Press y to keep it as breath = "{found.value}" in {config}; any other key '
+                "leaves everything as it was."
+            )
+        )
+        keep = calibrate.confirmed(read)
+    if not keep:
+        click.echo("Nothing written: your breath stays as it was.")
+        return
+    set_preference("breath", found.value, config)
+    click.echo(
+        printable(
+            f'Wrote breath = "{found.value}" to {config}: every session breathes with you now '
+            "(--breath still wins)."
+        )
+    )

@@ -3,7 +3,8 @@
 Puts the parts together as render.py does for files: the script and the remembered place
 (resume.py), speech made ahead of playback (ahead.py), the scheduler (playback.py), the
 device (audio_out.py), and keys and screen when there is a terminal (screen.py). When the
-session stops early, for any reason, the step being heard is remembered.
+session stops early, for any reason, the step being heard is remembered. Every play that
+sounded goes into the journal, with the time heard (heard.py, feedback.py).
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import TextIO
 
 from player import interrupt
 from player.errors import BadValue
+from player.journal.recording import now
 from player.live import resume
 from player.live.ahead import PLACEHOLDER_MS, SpeechAhead
 from player.live.console import Console, terminal_attached
 from player.live.device import SimpleaudioOutput
+from player.live.feedback import ask_rating, record_play
+from player.live.heard import HeardOutput
 from player.live.scheduler import Command, Outcome, Player
 from player.pipeline import Compiled, compile_session
 from player.request import Request, VoiceChoice, check_voice
@@ -73,7 +77,9 @@ def play(
     script = load_script(path)
     request, start_step = _with_place(request, path, script)
     settings = request.voice.settings()
-    output = SimpleaudioOutput(session)
+    started_at = now()  # for the journal
+    # counts the session's time heard, for the journal (the settling-in is not the session)
+    output = HeardOutput(SimpleaudioOutput(session), lambda: not player.in_prelude)
     commands = KeyQueue()
     with (
         _signals_interrupt(),
@@ -119,6 +125,8 @@ def play(
                 if player.started:
                     remember(player.step)
                     report(_stopped_line(session, script, player.step))
+                    with contextlib.suppress(Exception):  # never in the way of what stopped it
+                        record_play(player, ahead, output, request, path, started_at, None)
                 raise
             if outcome == "finished":
                 resume.forget(path)
@@ -126,6 +134,9 @@ def play(
             else:
                 remember(player.step)
                 report(_stopped_line(session, script, player.step))
+            entry = record_play(player, ahead, output, request, path, started_at, outcome)
+    if outcome == "finished" and terminal_attached(stdin, stdout):
+        ask_rating(entry, stdin, stdout)  # one key; never asked without a terminal
     return outcome
 
 
