@@ -396,8 +396,8 @@ def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="URL",
     callback=_base_url,
     default=None,
-    help="Where phones reach the server, such as http://studio.local:8765; links are "
-    "URL/TOKEN/FILE (default: this computer's address, port 8765).",
+    help="Where phones reach the folder, such as http://studio.local:8765: the feed's links "
+    "are URL/TOKEN/FILE (default: the address each phone asks `practice serve` at).",
 )
 @timing_options
 @voice_options

@@ -44,7 +44,6 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def default_base_url() -> str:
-    """Where `practice serve` is reached when nothing else is said: this computer's network
-    address (or this computer alone, without one) on the default port."""
-    return f"http://{url_host(network_address() or '127.0.0.1')}:{DEFAULT_PORT}"
+# The feed file's links without --base-url: this computer, where `practice serve` listens
+# by default. `serve` hands the feed out with its links at the address a phone used.
+LOCAL_BASE_URL = f"http://127.0.0.1:{DEFAULT_PORT}"

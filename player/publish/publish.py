@@ -41,7 +41,7 @@ from player.publish.folder import (
     whole,
     write_settings,
 )
-from player.publish.network import default_base_url
+from player.publish.network import LOCAL_BASE_URL
 from player.request import Request
 from player.session.library import load_session
 from player.session.script import Script
@@ -217,7 +217,7 @@ def publish(
 
 
 def _base(settings: Settings) -> str:
-    return settings.base_url or default_base_url()
+    return settings.base_url or LOCAL_BASE_URL
 
 
 def _script(request: Request) -> Script:

@@ -56,9 +56,9 @@ class FeedApp:
     def __init__(self, root: Path, settings: Settings) -> None:
         self.root = root.resolve()
         self.token = settings.token
-        # the host the feed's own links name when --base-url was given (through a proxy
-        # or a name, the feed is served as written there)
-        self.named_host = urlsplit(settings.base_url).netloc.lower() if settings.base_url else ""
+        # --base-url said where phones reach the folder (a name, a proxy): the feed's links
+        # are then served as written, whatever Host a proxy in between sends
+        self.links_fixed = settings.base_url is not None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = HttpRequest(environ)
@@ -121,11 +121,11 @@ class FeedApp:
         return os.fdopen(fd, "rb"), status
 
     def feed(self, request: HttpRequest, data: bytes) -> Response:
-        """The feed, its links pointing at the address the request came to (a phone that
-        reached this computer by another address or port finds the audio there too),
-        unless that is the host --base-url named."""
+        """The feed, its links pointing at the address the request came to (the phone finds
+        the audio where it found the feed, whatever this computer's address is today),
+        unless --base-url fixed them."""
         host = request.host.lower()
-        if host != self.named_host and _HOST_HEADER.fullmatch(host):
+        if not self.links_fixed and _HOST_HEADER.fullmatch(host):
             here = f"http://{host}/{self.token}/"
             data = links_moved(data.decode("utf-8"), self.token, here).encode("utf-8")
         response = Response(data, mimetype=FEED_TYPE)
