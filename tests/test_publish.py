@@ -7,7 +7,6 @@ The real processes (publish, serve, Ctrl-C) are in tests/test_publish_real.py.""
 from __future__ import annotations
 
 import html
-import json
 import os
 import socket
 import threading
@@ -21,7 +20,7 @@ import feedparser
 import pytest
 from werkzeug.test import Client
 
-from player.errors import PracticeError
+from player.errors import NotPublished, PracticeError
 from player.pipeline import Compiled
 from player.publish import folder as published_folder
 from player.publish import publish as publishing
@@ -38,7 +37,7 @@ from player.publish.feed import (
     links_moved,
     read_feed,
 )
-from player.publish.folder import SETTINGS_FILE, Settings, read_settings, sweep, write_settings
+from player.publish.folder import check_published, sweep
 from player.request import Request, VoiceChoice
 from player.session.script import Script, parse_script
 from player.session.timeline import TimingOptions, build_timeline
@@ -47,7 +46,7 @@ from player.speech.cache import VoiceSettings
 from .conftest import MINIMAL, fake_clip_ms
 
 TOKEN = "tok3n-AAAAAAAAAAAAAAAAAA"
-FOLDER_URL = folder_url("http://192.168.1.20:8765", TOKEN)
+FOLDER_URL = folder_url("http://127.0.0.1:8765", TOKEN)  # as written without --base-url
 WHEN = datetime(2026, 12, 1, 7, 30, tzinfo=UTC)
 
 
@@ -130,9 +129,9 @@ def test_a_feed_this_program_did_not_write_is_refused_never_guessed(text):
 
 def test_links_move_to_the_address_the_feed_was_asked_at():
     text = feed_xml(Channel("T", FOLDER_URL), ITEMS, WHEN)
-    here = f"http://127.0.0.1:9000/{TOKEN}/"
+    here = f"http://192.168.1.20:9000/{TOKEN}/"
     moved = links_moved(text, TOKEN, here)
-    assert "192.168.1.20" not in moved
+    assert "127.0.0.1" not in moved
     assert moved.count(here) == text.count(FOLDER_URL) > 6
     assert read_feed(moved).items == ITEMS
 
@@ -199,18 +198,21 @@ def test_options_are_said_in_an_items_title_only_when_not_the_defaults():
 # -- the server's application ------------------------------------------------------------------
 
 
+def write_feed(where: Path, items: list[Item], url: str = FOLDER_URL) -> None:
+    (where / "feed.xml").write_text(feed_xml(Channel("Mornings", url), items, WHEN))
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A published folder: its settings, a feed and one item's three files."""
+    """A published folder: a feed and one item's three files."""
     where = tmp_path / "pod"
     where.mkdir()
-    write_settings(where, Settings(TOKEN, "Mornings"))
     audio = bytes(range(256)) * 40
     one = item(size=len(audio))
     (where / one.audio).write_bytes(audio)
     (where / one.chapters).write_text('{"version": "1.2.0", "chapters": []}\n')
     (where / one.transcript).write_text("WEBVTT\n")
-    (where / "feed.xml").write_text(feed_xml(Channel("Mornings", FOLDER_URL), [one], WHEN))
+    write_feed(where, [one])
     return where
 
 
@@ -223,29 +225,28 @@ class Buffered(Client):
 
 @pytest.fixture
 def client(folder: Path) -> Client:
-    settings = read_settings(folder)
-    assert settings is not None
-    return Buffered(server.FeedApp(folder, settings))
+    return Buffered(server.FeedApp(folder, check_published(folder)))
 
 
 def test_the_feed_is_served_with_its_links_at_the_address_it_was_asked_at(client, folder):
-    response = client.get(f"/{TOKEN}/feed.xml", base_url="http://127.0.0.1:5555")
+    response = client.get(f"/{TOKEN}/feed.xml", base_url="http://192.168.1.20:5555")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
     parsed = feedparser.parse(response.data)
     (entry,) = parsed.entries
-    assert entry.enclosures[0].href == f"http://127.0.0.1:5555/{TOKEN}/{item().audio}"
-    assert entry.podcast_chapters["url"].startswith(f"http://127.0.0.1:5555/{TOKEN}/")
+    assert entry.enclosures[0].href == f"http://192.168.1.20:5555/{TOKEN}/{item().audio}"
+    assert entry.podcast_chapters["url"].startswith(f"http://192.168.1.20:5555/{TOKEN}/")
+    assert parsed.feed.links[0].href == f"http://192.168.1.20:5555/{TOKEN}/feed.xml"
     # asked at the address the file names, it is the file itself
-    same = client.get(f"/{TOKEN}/feed.xml", base_url="http://192.168.1.20:8765")
+    same = client.get(f"/{TOKEN}/feed.xml", base_url="http://127.0.0.1:8765")
     assert same.data == (folder / "feed.xml").read_bytes()
 
 
 def test_links_that_base_url_set_are_served_as_written(folder):
     # through a proxy that sends its own Host, say: the address given is the one that works
-    write_settings(folder, Settings(TOKEN, "Mornings", "https://yoga.example.org"))
-    settings = read_settings(folder)
-    assert settings is not None
+    write_feed(folder, [item()], folder_url("https://yoga.example.org", TOKEN))
+    settings = check_published(folder)
+    assert (settings.token, settings.base_url) == (TOKEN, "https://yoga.example.org")
     response = Buffered(server.FeedApp(folder, settings)).get(
         f"/{TOKEN}/feed.xml", base_url="http://127.0.0.1:8765"
     )
@@ -297,7 +298,8 @@ def test_only_the_folders_own_files_are_served_and_only_under_the_token(client, 
     secret = tmp_path / "secret.mp3"
     secret.write_bytes(b"private")
     os.symlink(secret, folder / "out.mp3")  # a symlink out of the folder
-    os.symlink(folder / SETTINGS_FILE, folder / "token.json")  # in, to the settings
+    (folder / ".hidden.json").write_text('{"private": true}')
+    os.symlink(folder / ".hidden.json", folder / "hidden.json")  # in, to a dot file
     os.symlink(folder / item().audio, folder / "alias.mp3")  # in, to a served file
     (folder / "sub").mkdir()
     (folder / "sub" / "x.mp3").write_bytes(b"x")
@@ -312,9 +314,9 @@ def test_only_the_folders_own_files_are_served_and_only_under_the_token(client, 
         f"/{TOKEN}/../pod/feed.xml",
         f"/{TOKEN}/%2e%2e/secret.mp3",
         f"/{TOKEN}/..%2fsecret.mp3",
-        f"/{TOKEN}/{SETTINGS_FILE}",
+        f"/{TOKEN}/.hidden.json",
         f"/{TOKEN}/out.mp3",
-        f"/{TOKEN}/token.json",
+        f"/{TOKEN}/hidden.json",
         f"/{TOKEN}/sub/x.mp3",
         f"/{TOKEN}/notes.txt",
         f"/{TOKEN}/pipe.mp3",
@@ -343,7 +345,6 @@ def test_the_sweep_takes_what_publishes_left_and_nothing_else(tmp_path):
     names = [
         *kept.files,
         ".feed.xml.k2j3h4.part",  # a text file's temporary, from write_text_atomically
-        f".{SETTINGS_FILE}.abc.part",
         ".healthy-spine-abababababab.123.render-xyz.mp3.part",  # the encoder's
         "upper-back-cdcdcdcdcdcd.mp3",  # a version no feed names
         "upper-back-cdcdcdcdcdcd.vtt",
@@ -359,10 +360,18 @@ def test_the_sweep_takes_what_publishes_left_and_nothing_else(tmp_path):
     )
 
 
-def test_damaged_settings_are_named_with_the_fix(tmp_path):
-    (tmp_path / SETTINGS_FILE).write_text('{"token": 3}')
-    with pytest.raises(PracticeError, match="is damaged: remove it and publish again"):
-        read_settings(tmp_path)
+@pytest.mark.parametrize(
+    "feed",
+    [
+        "<rss><channel><title>Someone else's</title></channel></rss>",
+        feed_xml(Channel("No token", "http://127.0.0.1:8765/short/"), [], WHEN),
+        "\xff not text",
+    ],
+)
+def test_a_feed_this_program_did_not_write_is_not_a_published_folder(tmp_path, feed):
+    (tmp_path / "feed.xml").write_text(feed, encoding="latin-1")
+    with pytest.raises(NotPublished, match=r"feed\.xml"):
+        check_published(tmp_path)
 
 
 # -- a publish, with a stand-in renderer --------------------------------------------------------
@@ -420,7 +429,7 @@ def test_publishing_again_renders_only_what_changed_and_leaves_the_rest_untouche
     ]
     assert len(stand_in.renders) == 3  # only three
     for name, stamp in stamps.items():
-        if name not in ("feed.xml", SETTINGS_FILE):
+        if name != "feed.xml":
             assert (where / name).stat().st_mtime_ns == stamp, name
     feed = feedparser.parse((where / "feed.xml").read_bytes())
     assert feed.feed.title == "Mine"  # kept from the first publish
@@ -556,12 +565,19 @@ def test_publish_takes_the_options_render_does(run_in_process, monkeypatch):
     assert (requests[0].voice.name, requests[0].voice.rate) == ("en-gb", 160)
 
 
-def test_settings_are_plain_json(tmp_path):
-    write_settings(tmp_path, Settings(TOKEN, "Mornings", "http://studio.local:8765"))
-    assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == {
-        "format": 1,
-        "token": TOKEN,
-        "title": "Mornings",
-        "base_url": "http://studio.local:8765",
-    }
-    assert read_settings(tmp_path) == Settings(TOKEN, "Mornings", "http://studio.local:8765")
+def test_the_token_and_base_url_are_kept_in_the_feed_from_one_publish_to_the_next(
+    tmp_path, stand_in
+):
+    where = tmp_path / "pod"
+    first = stand_in.publish(where, "one", base_url="https://yoga.example.org")
+    settings = check_published(where)
+    assert first.feed_url == f"https://yoga.example.org/{settings.token}/feed.xml"
+    assert len(settings.token) == 22
+    again = stand_in.publish(where, "two", title="Evenings")
+    assert again.feed_url == first.feed_url
+    assert check_published(where) == replace(settings, title="Evenings")
+    # without --base-url, the file names this computer: serve gives each phone its address
+    local = stand_in.publish(tmp_path / "local", "one")
+    assert local.feed_url.startswith("http://127.0.0.1:8765/")
+    assert check_published(tmp_path / "local").base_url is None
+    assert [path.name for path in where.iterdir() if path.name.startswith(".")] == []

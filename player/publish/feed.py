@@ -176,16 +176,29 @@ def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
 
 @dataclass(frozen=True)
 class Feed:
-    """What a feed.xml this program wrote says: its title and items."""
+    """What a feed.xml this program wrote says: its title, the folder's URL (the base URL
+    and the token: the feed is where both are kept) and its items."""
 
     title: str
+    folder_url: str
     items: list[Item]
+
+    @property
+    def token(self) -> str:
+        return self.folder_url.rstrip("/").rsplit("/", 1)[1]
+
+    @property
+    def base_url(self) -> str:
+        return self.folder_url.rstrip("/").rsplit("/", 1)[0]
+
+
+TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,}"
 
 
 def read_feed(text: str) -> Feed:
-    """The title and items of a feed `feed_xml` wrote; FeedUnreadable otherwise. An item
-    whose file names or guid are not ours is refused, never guessed: its names decide which
-    files a publish keeps."""
+    """The title, folder URL and items of a feed `feed_xml` wrote; FeedUnreadable
+    otherwise. An item whose file names or guid are not ours is refused, never guessed: its
+    names decide which files a publish keeps."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
@@ -193,8 +206,13 @@ def read_feed(text: str) -> Feed:
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
         raise FeedUnreadable("it is not an RSS feed")
+    link = channel.find(f"{{{ATOM}}}link[@rel='self']")
+    href = link.get("href", "") if link is not None else ""
+    found = re.fullmatch(rf"(https?://[^\s\"<>]+?/)({TOKEN_PATTERN})/{re.escape(FEED_FILE)}", href)
+    if not found:
+        raise FeedUnreadable("it has no link to itself with a private token")
     items = [_read_item(element) for element in channel.findall("item")]
-    return Feed(channel.findtext("title") or "", items)
+    return Feed(channel.findtext("title") or "", href.removesuffix(FEED_FILE), items)
 
 
 def _read_item(element: ET.Element) -> Item:

@@ -1,10 +1,9 @@
-"""The published folder: its settings file (the private token, the title, the base URL), the
-feed it holds, the lock one publish holds at a time, and the files that are no longer its."""
+"""The published folder: the feed it holds (which keeps the private token, the title and the
+base URL too), the lock one publish holds at a time, and the files that are no longer its."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -13,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from player.atomic import write_text_atomically
 from player.errors import NotPublished, OutputError, PracticeError, UsageProblem
 from player.publish.feed import (
     FEED_FILE,
@@ -22,74 +20,45 @@ from player.publish.feed import (
     Feed,
     FeedUnreadable,
     Item,
+    folder_url,
     read_feed,
 )
+from player.publish.network import LOCAL_BASE_URL
 
 try:
     import fcntl
 except ImportError:  # Windows: one publish at a time is then the user's to keep
     fcntl = None  # type: ignore[assignment]
 
-SETTINGS_FILE = ".practice-feed.json"  # hidden: `serve` never hands out a dot file
-SETTINGS_FORMAT = 1
 _ITEM_PREFIX = re.compile(ITEM_STEM + r"\.")
 TOKEN_BYTES = 16  # 128 random bits: 22 characters in the URL
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What stays the same from one publish to the next: the token in every URL, made once;
-    the feed's title; the base URL given with --base-url (None: this computer's address)."""
+    """What stays the same from one publish to the next, kept in the feed itself (its link
+    to itself is BASE-URL/TOKEN/feed.xml): the token in every URL, made once; the title;
+    the base URL given with --base-url (None: this computer, LOCAL_BASE_URL)."""
 
     token: str
     title: str
     base_url: str | None = None
 
-    def to_json(self) -> str:
-        document = {
-            "format": SETTINGS_FORMAT,
-            "token": self.token,
-            "title": self.title,
-            "base_url": self.base_url,
-        }
-        return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    @property
+    def folder_url(self) -> str:
+        return folder_url(self.base_url or LOCAL_BASE_URL, self.token)
+
+
+def settings_of(feed: Feed) -> Settings:
+    base = feed.base_url
+    return Settings(feed.token, feed.title, None if base == LOCAL_BASE_URL else base)
 
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def read_settings(folder: Path) -> Settings | None:
-    """The folder's settings, or None when it has none (never published); a damaged file
-    is an error that says how to start again."""
-    path = folder / SETTINGS_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PracticeError(f"cannot read {path} ({_reason(err)}): {_START_AGAIN}") from None
-    try:
-        document = json.loads(text)
-        token, title, base = document["token"], document["title"], document.get("base_url")
-        usable = (
-            isinstance(token, str)
-            and re.fullmatch(r"[A-Za-z0-9_-]{16,}", token)
-            and isinstance(title, str)
-            and (base is None or isinstance(base, str))
-        )
-    except (ValueError, TypeError, KeyError):
-        usable = False
-    if not usable:
-        raise PracticeError(f"{path} is damaged: {_START_AGAIN}")
-    return Settings(token, title, base)
-
-
 _START_AGAIN = "remove it and publish again (the feed then gets a new address)"
-
-
-def write_settings(folder: Path, settings: Settings) -> None:
-    write_text_atomically(folder / SETTINGS_FILE, settings.to_json())
 
 
 def read_published(folder: Path) -> Feed | None:
@@ -115,10 +84,14 @@ def check_published(folder: Path) -> Settings:
     fix = f"publish into it first: `practice publish {folder} SESSION`"
     if not folder.is_dir():
         raise NotPublished(f"{folder} is not a folder: {fix}")
-    settings = read_settings(folder)
-    if settings is None or not (folder / FEED_FILE).is_file():
+    if not (folder / FEED_FILE).is_file():
         raise NotPublished(f"{folder} is not a published folder (no feed in it): {fix}")
-    return settings
+    try:
+        feed = read_published(folder)
+    except PracticeError as err:
+        raise NotPublished(err.message) from None
+    assert feed is not None
+    return settings_of(feed)
 
 
 def prepare_folder(folder: Path) -> None:
@@ -184,7 +157,7 @@ def sweep(folder: Path, keep: set[str]) -> None:
 
 def _ours(name: str) -> bool:
     """A temporary file named after a file a publish writes (.NAME.XXXX.part)."""
-    if name.startswith((FEED_FILE + ".", SETTINGS_FILE + ".")):
+    if name.startswith(FEED_FILE + "."):
         return True
     return _ITEM_PREFIX.match(name) is not None
 

@@ -29,19 +29,17 @@ from player.atomic import write_text_atomically
 from player.audio.encode import check_output_path
 from player.errors import PracticeError, UsageProblem
 from player.pipeline import Compiled, render
-from player.publish.feed import FEED_FILE, Channel, Item, feed_xml, folder_url
+from player.publish.feed import FEED_FILE, Channel, Item, feed_xml
 from player.publish.folder import (
     Settings,
     new_token,
     prepare_folder,
     publishing,
     read_published,
-    read_settings,
+    settings_of,
     sweep,
     whole,
-    write_settings,
 )
-from player.publish.network import LOCAL_BASE_URL
 from player.request import Request
 from player.session.library import load_session
 from player.session.script import Script
@@ -184,12 +182,12 @@ def publish(
     scripts = [_script(request) for request in requests]  # a session not found: nothing made
     prepare_folder(folder)
     with publishing(folder):
-        settings = read_settings(folder)
         current = read_published(folder)
+        kept = settings_of(current) if current else None
         settings = Settings(
-            token=settings.token if settings else new_token(),
-            title=title or (settings.title if settings else DEFAULT_TITLE),
-            base_url=base_url or (settings.base_url if settings else None),
+            token=kept.token if kept else new_token(),
+            title=title or (kept.title if kept else DEFAULT_TITLE),
+            base_url=base_url or (kept.base_url if kept else None),
         )
         before = current.items if current else []
         sweep(folder, {name for item in before for name in item.files})
@@ -198,8 +196,7 @@ def publish(
         try:
             fresh = _render(folder, plan, compile_session, made, say) if plan else {}
             items = _merged(before, fresh)
-            channel = Channel(settings.title, folder_url(_base(settings), settings.token))
-            write_settings(folder, settings)
+            channel = Channel(settings.title, settings.folder_url)
             write_text_atomically(folder / FEED_FILE, feed_xml(channel, items, _now()))
         except BaseException:
             _remove_unpublished(folder, made)
@@ -214,10 +211,6 @@ def publish(
         updated=[item for item in fresh.values() if item.slug in old_slugs],
         unchanged=unchanged,
     )
-
-
-def _base(settings: Settings) -> str:
-    return settings.base_url or LOCAL_BASE_URL
 
 
 def _script(request: Request) -> Script:
