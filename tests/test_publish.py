@@ -581,3 +581,23 @@ def test_the_token_and_base_url_are_kept_in_the_feed_from_one_publish_to_the_nex
     assert local.feed_url.startswith("http://127.0.0.1:8765/")
     assert check_published(tmp_path / "local").base_url is None
     assert [path.name for path in where.iterdir() if path.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(
+    ("base", "found", "shown"),
+    [
+        (None, "192.168.1.20", "http://192.168.1.20:{port}/{token}/feed.xml"),
+        ("https://yoga.example.org", None, "https://yoga.example.org/{token}/feed.xml"),
+    ],
+    ids=["this computer's address", "the address --base-url set"],
+)
+def test_serve_gives_the_address_a_phone_subscribes_to(folder, monkeypatch, base, found, shown):
+    write_feed(folder, [item()], folder_url(base or "http://127.0.0.1:8765", TOKEN))
+    monkeypatch.setattr(server, "network_address", lambda: found)
+    serving = server.start(folder, "0.0.0.0", 0)
+    try:
+        port = serving.server.socket.getsockname()[1]
+        assert serving.feed_url == shown.format(port=port, token=TOKEN)
+        assert not serving.local_only
+    finally:
+        serving.server.close()

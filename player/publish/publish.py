@@ -73,7 +73,6 @@ class _Planned:
     script: Script
     slug: str
     content_hash: str
-    previous: Item | None
 
 
 def content_hash(script: Script, request: Request, voice: VoiceSettings) -> str:
@@ -237,7 +236,7 @@ def _plan(
         if previous and previous.content_hash == made_by and whole(folder, previous):
             unchanged.append(previous)
             continue
-        plan.append(_Planned(request, script, slug, made_by, previous))
+        plan.append(_Planned(request, script, slug, made_by))
     return plan, unchanged
 
 

@@ -170,20 +170,20 @@ class Serving:
 
 def start(folder: Path, host: str = "0.0.0.0", port: int | None = None) -> Serving:
     """Listen for requests for the published `folder` on `host` and `port` (None: the
-    port of the feed's --base-url, else DEFAULT_PORT)."""
+    port of the feed's --base-url, else DEFAULT_PORT). The feed's address to give a phone
+    is the one --base-url set, else this computer's on the network (or `host`)."""
     settings = check_published(folder)
     if port is None:
         port = _port_of(settings.base_url) or DEFAULT_PORT
-    if host in ALL_INTERFACES:
-        shown = network_address()
-        if shown is None:
+    shown = host
+    if host in ALL_INTERFACES and settings.base_url is None:
+        shown = network_address() or ""
+        if not shown:
             raise NoNetworkAddress(
                 "this computer has no network address a phone could reach: connect it to "
                 "the network (the phone's Wi-Fi), or serve it to this computer alone with "
                 "--host 127.0.0.1"
             )
-    else:
-        shown = host
     _quiet_tracebacks(logging.getLogger("waitress"))
     listening = _listening_socket(host or "0.0.0.0", port)
     try:
@@ -193,9 +193,12 @@ def start(folder: Path, host: str = "0.0.0.0", port: int | None = None) -> Servi
     except BaseException:
         listening.close()
         raise
-    bound = listening.getsockname()[1]
+    if settings.base_url is not None:
+        feed_url = settings.folder_url + FEED_FILE
+    else:
+        bound = listening.getsockname()[1]
+        feed_url = f"http://{url_host(shown)}:{bound}/{settings.token}/{FEED_FILE}"
     local = host not in ALL_INTERFACES and _loopback(host)
-    feed_url = f"http://{url_host(shown)}:{bound}/{settings.token}/{FEED_FILE}"
     return Serving(server, feed_url, local)
 
 
