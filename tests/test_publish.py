@@ -178,6 +178,27 @@ def test_the_same_session_and_options_keep_their_hash_and_other_audio_gets_anoth
     assert len({first, *others}) == len(others) + 1
 
 
+@dataclass(frozen=True)
+class WithBed(Request):
+    """A request with an option added later, such as a sound bed from a file."""
+
+    bed: Path | None = None
+
+
+def test_an_option_added_later_is_in_the_hash_a_file_by_its_bytes(tmp_path):
+    rain, same, waves = tmp_path / "rain.wav", tmp_path / "copy.wav", tmp_path / "waves.wav"
+    rain.write_bytes(b"rain" * 100)
+    same.write_bytes(b"rain" * 100)
+    waves.write_bytes(b"waves" * 100)
+
+    def digest(**fields: Any) -> str:
+        return publishing.content_hash(SCRIPT, WithBed(session="tiny", **fields), VOICE)
+
+    assert digest(bed=rain) == digest(bed=same) != digest(bed=waves) != digest()
+    # what does not change the audio changes nothing
+    assert digest(bed=rain, cache_dir=tmp_path, given=frozenset({"pace"})) == digest(bed=rain)
+
+
 def test_options_are_said_in_an_items_title_only_when_not_the_defaults():
     assert publishing.options_said(Request()) == []
     asked = Request(

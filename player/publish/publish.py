@@ -51,6 +51,10 @@ from player.speech.pool import DEFAULT_RATE, DEFAULT_VOICE
 
 DEFAULT_TITLE = "My practices"
 HASH_FORMAT = 1  # raise it when what the hash covers changes
+# the Request's fields that do not change the audio: which session (the script is hashed),
+# where the speech is cached, render's and play's own, how it was typed, and the voice
+# choice (its settings are hashed: the engine, its version, a model's checksum)
+NOT_AUDIO = ("session", "cache_dir", "cues_file", "delay_ms", "resume", "given", "voice")
 
 Compile = Callable[[Request, SpeechCache], Compiled]
 
@@ -77,15 +81,17 @@ class _Planned:
 
 def content_hash(script: Script, request: Request, voice: VoiceSettings) -> str:
     """The SHA-256 of everything that makes an item's audio: the script as read (not its
-    file's bytes: a comment changes nothing), every timing option, the target length, the
-    voice (engine, its version, voice, rate, a Piper model's checksum) and this program's
-    version. The same session with the same options keeps it; other audio gets another."""
+    file's bytes: a comment changes nothing), every option of the request that shapes the
+    audio (timing, length, and any added later; a file named by one counts by its bytes),
+    the voice (engine, its version, voice, rate, a Piper model's checksum) and this
+    program's version. The same session with the same options keeps it; other audio gets
+    another."""
     document = {
         "format": HASH_FORMAT,
         "player": __version__,
         "script": _plain(script, leave_out=("path",)),
-        "timing": _plain(request.timing),
-        "length_ms": request.length_ms,
+        # every option that shapes the audio, an option added later included
+        "request": _plain(request, leave_out=NOT_AUDIO),
         "voice": _plain(voice, leave_out=("model_path",)),
     }
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, default=_jsonable)
@@ -108,7 +114,17 @@ def _jsonable(value: Any) -> Any:
         return sorted(value, key=str)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    return str(value)  # a Path, for one
+    if isinstance(value, Path) and value.is_file():
+        return {"sha256": _file_sha256(value)}  # a file the audio is made from: its bytes
+    return str(value)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def slug_of(script: Script) -> str:
