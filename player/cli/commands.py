@@ -456,18 +456,21 @@ def publish_command(
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
+    metavar="N",
     default=None,
     help="The port to listen on (default: 8765, or the port of the feed's --base-url); 0 "
     "picks a free one.",
 )
 @click.option(
     "--host",
+    metavar="ADDRESS",
     default="0.0.0.0",
     show_default=True,
-    help="The address to listen on: every network by default; 127.0.0.1 for this computer alone.",
+    help="The address to listen on: every network by default; 127.0.0.1 for this computer "
+    "alone. Ctrl-C stops the server.",
 )
 def serve_command(folder: Path, port: int | None, host: str) -> None:
-    """Serve a published FOLDER to phones on this network until Ctrl-C: the feed's address."""
+    """Serve a published FOLDER to the phones on this network and print the feed's address."""
     from player.publish import server
 
     serving = server.start(folder, host, port)
