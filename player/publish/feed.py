@@ -83,7 +83,7 @@ class Channel:
 
 
 def folder_url(base_url: str, token: str) -> str:
-    """The published folder's address: BASE-URL/TOKEN/ (README, "Publishing")."""
+    """The published folder's address: BASE-URL/TOKEN/ (README, "A private podcast")."""
     return f"{base_url.rstrip('/')}/{token}/"
 
 
