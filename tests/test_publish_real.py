@@ -10,8 +10,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -249,8 +251,17 @@ def test_nothing_outside_the_folder_or_without_the_token_is_served(served, publi
 def test_ctrl_c_stops_the_server_cleanly(published, signum, code, said):
     process, url = serve(published)
     assert fetch(url)[0] == 200
+    # a phone in the middle of a download, reading nothing more: it does not hold the stop
+    host, port, token = re.fullmatch(r"http://(.+):(\d+)/(.+)/feed\.xml", url).groups()
+    audio = next(published.glob("*.mp3")).name
+    stalled = socket.create_connection((host, int(port)), timeout=10)
+    stalled.sendall(f"GET /{token}/{audio} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    assert stalled.recv(15) == b"HTTP/1.1 200 OK"
+    started = time.monotonic()
     process.send_signal(signum)
     returned, _, err = finish(process, timeout=30)
+    assert time.monotonic() - started < 5
+    stalled.close()
     assert returned == code
     assert said in err and "Traceback" not in err
     assert "paste the address" in err
