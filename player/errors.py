@@ -98,6 +98,20 @@ class PlaceProblem(PracticeError):
     """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
 
 
+class NotPublished(PracticeError):
+    """`practice serve` was given a folder that `practice publish` did not make."""
+
+
+class NoNetworkAddress(MissingDependency):
+    """This computer has no network address that a phone could reach (exit 69)."""
+
+
+class CannotListen(PracticeError):
+    """The server cannot listen where it was asked: the port is taken or not allowed."""
+
+    exit_code = EXIT_IO
+
+
 class RenderStopped(PracticeError):
     """Another part of the program asked this render to stop."""
 

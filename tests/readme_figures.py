@@ -22,7 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
-NOT_RUN = ("play", "voices")  # live sound, and samples whose output depends on the device
+# live sound, samples whose output depends on the device, and a server that runs until Ctrl-C
+NOT_RUN = ("play", "voices", "serve")
 
 
 @dataclass(frozen=True)

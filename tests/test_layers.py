@@ -8,7 +8,9 @@ from pathlib import Path
 
 from .conftest import REPO
 
-LOWER_LAYERS = ("player.speech", "player.audio", "player.live", "player.cli")
+LOWER_LAYERS = ("player.speech", "player.audio", "player.live", "player.cli", "player.publish")
+# `practice serve`'s outside parts: the HTTP server, the responses, the QR code
+SERVER_LIBRARIES = ("waitress", "werkzeug", "segno")
 FFMPEG_PROGRAMS = {"ffmpeg", "ffprobe"}
 
 
@@ -65,6 +67,8 @@ def violations(sources: dict[str, str]) -> list[str]:
             found.append(f"{module} imports sqlite3")
         if (uses("termios") or uses("tty")) and not module.startswith("player.live"):
             found.append(f"{module} imports termios")
+        if module != "player.publish.server":
+            found += [f"{module} imports {lib}" for lib in SERVER_LIBRARIES if uses(lib)]
     return found
 
 
@@ -96,6 +100,8 @@ def test_the_layer_test_catches_a_forbidden_import():
         "player.journal.steer": "from player.live import play\n",
         "player.journal.history": "import sqlite3\n",
         "player.config": "import termios\n",
+        "player.session.sidecars": "from player.publish import feed\n",
+        "player.publish.feed": "def f():\n    import werkzeug.wrappers\n",
     }
     for module, addition in broken.items():
         found = violations({**sources, module: sources[module] + addition})
@@ -106,7 +112,7 @@ def test_the_package_shows_the_pipeline():
     top = sorted(path.stem for path in (REPO / "player").glob("*.py"))
     assert len(top) <= 12, top
     stages = {path.name for path in (REPO / "player").iterdir() if (path / "__init__.py").is_file()}
-    assert {"session", "compose", "speech", "audio", "live", "cli"} <= stages
+    assert {"session", "compose", "speech", "audio", "live", "cli", "publish"} <= stages
     for stage in stages:
         assert ast.get_docstring(ast.parse((REPO / "player" / stage / "__init__.py").read_text()))
     assert Path(REPO / "player" / "cli" / "__init__.py").is_file()

@@ -505,6 +505,132 @@ def _write_composed(out: Path, text: str) -> None:
     click.echo(printable(f"Wrote {script.title} to {out}: `practice play {out}` plays it."))
 
 
+def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from player.publish.feed import check_base_url
+
+    try:
+        return None if value is None else check_base_url(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
+@cli.command(
+    name="publish",
+    epilog=_examples(
+        "practice publish podcast healthy-spine upper-back",
+        "practice publish podcast --all --pace slow --title 'Slow mornings'",
+        "practice publish podcast --base-url http://studio.local:8765",
+    ),
+)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("sessions", nargs=-1, metavar="[SESSION]...")
+@click.option("--all", "publish_all", is_flag=True, help="Publish every built-in session.")
+@click.option(
+    "--title", default=None, help="The podcast's title (kept for the next publish; default: "
+    "My practices)."
+)  # fmt: skip
+@click.option(
+    "--base-url",
+    metavar="URL",
+    callback=_base_url,
+    default=None,
+    help="Where phones reach the folder, such as http://studio.local:8765: the feed's links "
+    "are URL/TOKEN/FILE (default: the address each phone asks `practice serve` at).",
+)
+@timing_options
+@voice_options
+@pass_request
+def publish_command(
+    request: Request,
+    folder: Path,
+    sessions: tuple[str, ...],
+    publish_all: bool,
+    title: str | None,
+    base_url: str | None,
+) -> None:
+    """Render sessions into FOLDER as a private podcast feed (feed.xml) for a phone."""
+    from player.publish.publish import publish
+
+    if publish_all and sessions:
+        raise click.UsageError("--all publishes every built-in session: give no SESSION with it")
+    names = builtin_ids() if publish_all else list(sessions)
+    result = publish(
+        folder,
+        [replace(request, session=name) for name in names],
+        lambda asked, cache: _compile(asked, cache, master=True),
+        title,
+        base_url,
+        say=lambda line: click.echo(printable(line), err=True),
+    )
+    done = [
+        f"{len(found)} {what}"
+        for found, what in (
+            (result.added, "added"),
+            (result.updated, "updated"),
+            (result.unchanged, "unchanged"),
+        )
+        if found
+    ]
+    count = len(result.items)
+    summary = f": {', '.join(done)}" if done else ""
+    click.echo(
+        printable(
+            f"Published {folder / 'feed.xml'} ({count} session{'s' * (count != 1)}{summary}). "
+            f"`practice serve {folder}` serves it to your phone."
+        ),
+        err=True,
+    )
+
+
+@cli.command(
+    name="serve",
+    epilog=_examples(
+        "practice serve podcast",
+        "practice serve podcast --port 8080",
+        "practice serve podcast --host 127.0.0.1",
+    ),
+)
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    metavar="N",
+    default=None,
+    help="The port to listen on (default: 8765, or the port of the feed's --base-url); 0 "
+    "picks a free one.",
+)
+@click.option(
+    "--host",
+    metavar="ADDRESS",
+    default="0.0.0.0",
+    show_default=True,
+    help="The address to listen on: every network by default; 127.0.0.1 for this computer "
+    "alone. Ctrl-C stops the server.",
+)
+def serve_command(folder: Path, port: int | None, host: str) -> None:
+    """Serve a published FOLDER to the phones on this network and print the feed's address."""
+    from player.publish import server
+
+    serving = server.start(folder, host, port)
+    click.echo(serving.feed_url)  # alone on its line, first: to paste, or for a script
+    scan = ""
+    if sys.stdout.isatty():
+        click.echo(server.qr_code(serving.feed_url), nl=False)
+        scan = ", or scan the code with the phone's camera"
+    click.echo(
+        printable(
+            f"Serving {folder}: in your podcast app, add a show by URL and paste the address "
+            f"above{scan}. Ctrl-C stops."
+        ),
+        err=True,
+    )
+    if serving.local_only:
+        click.echo(
+            f"Only this computer can reach {host}: leave --host out for the phone.", err=True
+        )
+    serving.run()
+
+
 @cli.command(name="list", epilog=_examples("practice list --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @voice_options
