@@ -15,13 +15,13 @@ import itertools
 import json
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from player.compose.library import Entry, Library, Transition, tags_of
 from player.errors import CannotCompose
 from player.session.fit import fit_length
-from player.session.script import Pose, Position, Script, Tag, Work, parse_script
+from player.session.script import Position, Sides, Step, Tag, Work, parse_script
 from player.session.spoken_time import spoken_duration
 from player.session.timeline import ESTIMATED_MS_PER_CHAR, Timeline, TimingOptions, build_timeline
 
@@ -42,6 +42,14 @@ FOCUS_TITLES = {
     "hips": "Hips",
     "all": "Whole back",
 }
+SESSION_NAMES = {  # in a sentence
+    "lower-back": "a lower-back session",
+    "upper-back": "an upper-back session",
+    "spine": "a spine session",
+    "strength": "a back-strength session",
+    "hips": "a hips session",
+    "all": "a whole-back session",
+}
 # The order of positions through the main work: floor first, up to standing, then down to sit.
 MAIN_ORDER: tuple[Position, ...] = (
     *("back", "side", "belly", "hands-and-knees", "kneeling", "standing", "seated"),
@@ -53,7 +61,7 @@ WARM_SHARE, COOL_SHARE = 0.2, 0.15  # of the time for poses
 REST_SHARE = 0.12  # of the length: the final rest grows with it
 MIN_REST_MS, SHORT_REST_MS, MAX_REST_MS = 120_000, 60_000, 10 * 60_000
 REST_STEP_MS = 15_000
-FIT_SLACK = 0.03  # the composer's estimate lands this close; the fitter does the rest
+FIT_SLACK = 0.08  # the estimate lands this close; the fitter sets the pace for the rest
 CIRCLING = ("backbend", "twist")  # what asks for a counterpose after it
 OPENING_MS = 40_000  # start bell, title, cautions: estimated once
 SECTION_MS = 6_000  # a section's bell and title
@@ -122,37 +130,227 @@ def focus_names() -> tuple[str, ...]:
 
 def compose(request: ComposeRequest, library: Library) -> Composition:
     """The session for `request`, or CannotCompose saying what can be asked instead."""
+    _check_request(request)
+    composition = _composed(request, library)
+    if composition is None:
+        raise _too_little(request, library)
+    return composition
+
+
+def _check_request(request: ComposeRequest) -> None:
     if request.focus not in FOCUSES:
         raise CannotCompose(
             f"there is no focus {request.focus!r}: choose one of {', '.join(FOCUSES)}"
         )
-    minutes = request.length_ms / 60_000
-    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+    if not MIN_MINUTES * 60_000 <= request.length_ms <= MAX_MINUTES * 60_000:
         raise CannotCompose(
             f"a composed session lasts {MIN_MINUTES} to {MAX_MINUTES} minutes: "
-            f"ask for a length in that range"
+            "ask for a length in that range"
         )
+
+
+def _composed(request: ComposeRequest, library: Library) -> Composition | None:
+    """The session, or None when the library cannot fill the length for this request."""
     rng = random.Random(request.seed)  # the seed alone decides every choice
     pool = _one_of_each_name(_allowed(library.entries, request.avoid), rng)
-    arrive = _pick_arrival(pool, rng)
+    arrivals = [entry for entry in pool if entry.pose.role == "arrive"]
+    if not arrivals:
+        return None
+    arrive = _shuffled(arrivals, rng)[0]
     rest_ms = _rest_ms(request.length_ms)
     fixed = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(rest_ms) + arrive.estimated_ms
     for_poses = request.length_ms - fixed
     main = _main(pool, request.focus, int(for_poses * (1 - WARM_SHARE - COOL_SHARE)), rng)
     if not main:
-        raise _too_little(request, library)
+        return None
     warm = _warm_up(pool, arrive, main, int(for_poses * WARM_SHARE), rng)
     cool = _cool_down(pool, main, warm, int(for_poses * COOL_SHARE), rng)
-    parts = (
-        Part("Arriving", (arrive,)),
-        Part("Warming up", warm),
-        Part(FOCUS_TITLES[request.focus], main),
-        Part("Cooling down", cool),
-    )
-    rest_ms = _fill_with_rest(request, library, parts, rest_ms)
     title = f"{FOCUS_TITLES[request.focus]}, {_minutes_words(request.length_ms)}"
-    composition = Composition(request, title, parts, rest_ms)
-    return Composition(request, title, parts, rest_ms, write_script(composition, library))
+    draft = _Draft(request, library, title, arrive, list(warm), list(main), list(cool), rest_ms)
+    if not draft.reach_length(pool, rng):
+        return None
+    return draft.composition()
+
+
+@dataclass
+class _Draft:
+    """A session being composed: its poses by part, brought to the length asked by choosing
+    the final rest, and by adding or taking out poses when the rest alone cannot."""
+
+    request: ComposeRequest
+    library: Library
+    title: str
+    arrive: Entry
+    warm: list[Entry]
+    main: list[Entry]
+    cool: list[Entry]
+    rest_ms: int
+
+    def composition(self, text: bool = True) -> Composition:
+        parts = (
+            Part("Arriving", (self.arrive,)),
+            Part("Warming up", tuple(self.warm)),
+            Part(FOCUS_TITLES[self.request.focus], _in_position_order(self.main)),
+            Part("Cooling down", tuple(self.cool)),
+        )
+        plain = Composition(self.request, self.title, parts, self.rest_ms)
+        if not text:
+            return plain
+        return Composition(
+            self.request, self.title, parts, self.rest_ms, write_script(plain, self.library)
+        )
+
+    def reach_length(self, pool: list[Entry], rng: random.Random) -> bool:
+        target = self.request.length_ms
+        least = MIN_REST_MS if target >= 20 * 60_000 else SHORT_REST_MS
+        for _ in range(MAX_ADJUSTMENTS):
+            estimate = estimated_length(write_script(self.composition(text=False), self.library))
+            gap = target - estimate
+            rest = max(least, min(MAX_REST_MS, _rounded_rest(self.rest_ms + gap)))
+            if abs(estimate + rest - self.rest_ms - target) <= FIT_SLACK * target:
+                if self.circling() and self.needed_counterpose() is None:
+                    if not self.add_counterpose(pool):
+                        return False
+                    continue  # its time counts too
+                self.rest_ms = rest
+                return True
+            changed = self.add_pose(pool, gap - (rest - self.rest_ms), rng) if gap > 0 else (
+                self.take_out_pose(-gap - (self.rest_ms - rest), pool)
+            )  # fmt: skip
+            if not changed:
+                return False
+        return False
+
+    def used(self) -> set[Entry]:
+        return {self.arrive, *self.warm, *self.main, *self.cool}
+
+    def add_pose(self, pool: list[Entry], short_ms: int, rng: random.Random) -> bool:
+        """One more pose for the time still missing: the main work's first (the focus, then
+        other main poses), else a warm-up or a cool-down that keeps the order of positions."""
+        works = FOCUSES[self.request.focus][1]
+        used = self.used()
+        unused = [e for e in _shuffled(pool, rng) if e not in used and _joins(e, used)]
+        first_main = min(MAIN_ORDER.index(entry.position) for entry in self.main)
+        low = min(MAIN_ORDER.index(self.arrive.position), first_main)
+        last = self.main_order()[-1]
+        last_main = last.end_position
+        # a main pose added before the last keeps the cool-down's way down as it is
+        mains = [
+            e
+            for e in unused
+            if e.pose.role == "main"
+            and (MAIN_ORDER.index(e.position), e.end_position != e.position)
+            <= (MAIN_ORDER.index(last.position), last.end_position != last.position)
+        ]
+        choices = [
+            ("main", [e for e in mains if _works(e, works)]),
+            ("main", mains),
+            ("warm", [e for e in unused if e.pose.role == "warm-up"
+                      and low <= MAIN_ORDER.index(e.position) <= first_main]),
+            ("cool", [e for e in unused if e.pose.role == "cool-down"
+                      and e.position in _cool_order(last_main)]),
+        ]  # fmt: skip
+        for part, candidates in choices:
+            fitting = [e for e in candidates if e.estimated_ms <= short_ms * 1.25]
+            if fitting or candidates:
+                chosen = fitting[0] if fitting else min(candidates, key=_length)
+                if part == "main":
+                    self.main.append(chosen)
+                elif part == "warm":
+                    self.warm = list(_in_position_order([*self.warm, chosen]))
+                else:
+                    self.cool = list(_in_cool_order([*self.cool, chosen], self.main_order()[-1]))
+                return True
+        return False
+
+    def take_out_pose(self, over_ms: int, pool: list[Entry]) -> bool:
+        """One pose less for the time over: the one closest to it in length, never the last
+        of the main work nor a counterpose a backbend or a twist needs; or, when only that is
+        left, a shorter pose in the main work's place."""
+        needed = self.needed_counterpose()
+        removable = [e for e in self.warm + self.cool if e is not needed]
+        if len(self.main) > 1:
+            removable += self.main
+        if not removable:
+            return self.shorter_main(over_ms, pool)
+        chosen = min(removable, key=lambda e: (abs(e.estimated_ms - over_ms), e.name))
+        for part in (self.warm, self.main, self.cool):
+            if chosen in part:
+                part.remove(chosen)
+        return True
+
+    def shorter_main(self, over_ms: int, pool: list[Entry]) -> bool:
+        """The one main pose swapped for the unused one of the focus nearest the length
+        wanted (shorter by `over_ms`), when there is a shorter one."""
+        (current,) = self.main
+        works = FOCUSES[self.request.focus][1]
+        wanted = current.estimated_ms - over_ms
+        used = self.used()
+        shorter = [
+            e
+            for e in pool
+            if e.pose.role == "main"
+            and _works(e, works)
+            and e not in used
+            and e.estimated_ms < current.estimated_ms
+        ]
+        if not shorter:
+            return False
+        self.main = [min(shorter, key=lambda e: (abs(e.estimated_ms - wanted), e.name))]
+        self.cool = [e for e in self.cool if e.position in _cool_order(self.main[0].end_position)]
+        return True
+
+    def add_counterpose(self, pool: list[Entry]) -> bool:
+        """A counterpose in the cool-down (the shortest that goes there), after a backbend or
+        a twist; False when the library has none for this request."""
+        order = _cool_order(self.main_order()[-1].end_position)
+        used = self.used()
+        counterposes = [
+            e
+            for e in pool
+            if e.pose.counterpose
+            and not set(CIRCLING) & e.tags
+            and e.position in order
+            and e not in used
+        ]
+        if not counterposes:
+            return False
+        chosen = min(counterposes, key=lambda e: (e.estimated_ms, e.name))
+        self.cool = list(_in_cool_order([*self.cool, chosen], self.main_order()[-1]))
+        return True
+
+    def main_order(self) -> tuple[Entry, ...]:
+        return _in_position_order(self.main)
+
+    def circling(self) -> bool:
+        return any(set(CIRCLING) & entry.tags for entry in (*self.warm, *self.main))
+
+    def needed_counterpose(self) -> Entry | None:
+        """The cool-down's counterpose, when a backbend or a twist asks for one."""
+        if not self.circling():
+            return None
+        return next((e for e in self.cool if e.pose.counterpose), None)
+
+
+MAX_ADJUSTMENTS = 30
+
+
+def _works(entry: Entry, works: tuple[Work, ...]) -> bool:
+    return not works or bool(set(entry.pose.works) & set(works))
+
+
+def _length(entry: Entry) -> int:
+    return entry.estimated_ms
+
+
+def _cool_order(last: Position) -> tuple[Position, ...]:
+    """The positions a cool-down may take after the main work ends in `last`, in order."""
+    return (last, *(position for position in COOL_ORDER if position != last))
+
+
+def _in_cool_order(entries: Iterable[Entry], last_main: Entry) -> tuple[Entry, ...]:
+    order = _cool_order(last_main.end_position)
+    return tuple(sorted(entries, key=lambda entry: order.index(entry.position)))
 
 
 # -- choosing ------------------------------------------------------------------------------------
@@ -177,19 +375,12 @@ def _shuffled(entries: Iterable[Entry], rng: random.Random) -> list[Entry]:
     return chosen
 
 
-def _pick_arrival(pool: list[Entry], rng: random.Random) -> Entry:
-    arrivals = [entry for entry in pool if entry.pose.role == "arrive"]
-    if not arrivals:
-        raise CannotCompose("the pose library has no pose to arrive with: add one (role: arrive)")
-    return _shuffled(arrivals, rng)[0]
-
-
 def _take(candidates: list[Entry], budget_ms: int, *, at_least_one: bool = True) -> list[Entry]:
     """Poses in the given order while they fit the budget (at least one, the shortest)."""
     taken: list[Entry] = []
     left = budget_ms
     for entry in candidates:
-        if entry.estimated_ms <= left + entry.estimated_ms // 4:
+        if entry.estimated_ms <= left + entry.estimated_ms // 4 and _joins(entry, taken):
             taken.append(entry)
             left -= entry.estimated_ms
     if not taken and at_least_one and candidates:
@@ -206,7 +397,8 @@ def _main(pool: list[Entry], focus: str, budget_ms: int, rng: random.Random) -> 
     taken = _take(_shuffled(for_focus, rng), budget_ms)
     left = budget_ms - sum(entry.estimated_ms for entry in taken)
     if left > 0:
-        taken += _take(_shuffled(others, rng), left, at_least_one=False)
+        taken += _take([e for e in _shuffled(others, rng) if _joins(e, taken)], left,
+                       at_least_one=False)  # fmt: skip
     return _in_position_order(taken)
 
 
@@ -236,8 +428,7 @@ def _cool_down(
 ) -> tuple[Entry, ...]:
     """Poses going down from where the main work ended; a counterpose among them whenever a
     backbend or a twist came before."""
-    last = main[-1].position
-    order = (last, *(position for position in COOL_ORDER if position != last))
+    order = _cool_order(main[-1].end_position)
     used = set(main) | set(warm)
     candidates = [
         entry
@@ -262,8 +453,20 @@ def _cool_down(
 
 
 def _in_position_order(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Grouped by position in MAIN_ORDER; within a position, in the order chosen."""
-    return tuple(sorted(entries, key=lambda entry: MAIN_ORDER.index(entry.position)))
+    """Grouped by position in MAIN_ORDER; within a position, in the order chosen, but a pose
+    that ends elsewhere (child's pose after down dog) last."""
+    return tuple(
+        sorted(entries, key=lambda e: (MAIN_ORDER.index(e.position), e.end_position != e.position))
+    )
+
+
+def _joins(entry: Entry, chosen: Iterable[Entry]) -> bool:
+    """Whether `entry` may join `chosen`: one pose at most of a position ends elsewhere, so
+    that the listener never goes back to a position they left."""
+    moves = entry.end_position != entry.position
+    return not moves or not any(
+        e.position == entry.position and e.end_position != e.position for e in chosen
+    )
 
 
 # -- the length ----------------------------------------------------------------------------------
@@ -285,22 +488,6 @@ def _final_rest_ms(rest_ms: int) -> int:
     return rest_ms + ESTIMATED_MS_PER_CHAR * said + 4_000 + 10_000
 
 
-def _fill_with_rest(
-    request: ComposeRequest, library: Library, parts: tuple[Part, ...], rest_ms: int
-) -> int:
-    """The final rest's length that brings the estimate to the length asked; CannotCompose
-    when no rest from the shortest to the longest can."""
-    least = MIN_REST_MS if request.length_ms >= 20 * 60_000 else SHORT_REST_MS
-    trial = Composition(request, "", parts, rest_ms)
-    estimate = estimated_length(write_script(trial, library))
-    wanted = _rounded_rest(rest_ms + request.length_ms - estimate)
-    rest = max(least, min(MAX_REST_MS, wanted))
-    reached = estimate + rest - rest_ms
-    if abs(reached - request.length_ms) > FIT_SLACK * request.length_ms:
-        raise _too_little(request, library)
-    return rest
-
-
 def estimated_length(text: str) -> int:
     """A composed script's length at normal pace, its cues estimated."""
     script = parse_script(text.encode(), "composed")
@@ -311,36 +498,28 @@ def _estimated(text: str) -> int:
     return ESTIMATED_MS_PER_CHAR * len(text)
 
 
-def lengths_possible(focus: str, avoid: frozenset[Tag], library: Library) -> tuple[int, int]:
-    """About the shortest and the longest session the library can compose for `focus` with
-    `avoid`, in whole minutes (as ms)."""
-    pool = _allowed(library.entries, avoid)
-    works = FOCUSES.get(focus, ("", ()))[1]
-    mains = [e for e in pool if e.pose.role == "main"]
-    for_focus = [e for e in mains if not works or set(e.pose.works) & set(works)]
-    if not for_focus or not any(e.pose.role == "arrive" for e in pool):
-        return (0, 0)
-    least = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(SHORT_REST_MS)
-    least += min(e.estimated_ms for e in pool if e.pose.role == "arrive")
-    least += min(e.estimated_ms for e in for_focus)
-    most = OPENING_MS + 5 * SECTION_MS + _final_rest_ms(MAX_REST_MS)
-    most += sum(e.estimated_ms for e in _one_of_each_name(pool, random.Random(0)))
-    low = max(MIN_MINUTES, -(-least // 60_000))
-    high = min(MAX_MINUTES, most // 60_000)
-    return (low * 60_000, high * 60_000)
+def lengths_possible(request: ComposeRequest, library: Library) -> list[int]:
+    """The whole minutes, 10 to 90, that `request` (its focus, avoided tags and seed) can be
+    composed to: tried one by one (a few ms each), so that a refusal says what can be."""
+    return [
+        minutes
+        for minutes in range(MIN_MINUTES, MAX_MINUTES + 1)
+        if _composed(replace(request, length_ms=minutes * 60_000), library) is not None
+    ]
 
 
 def _too_little(request: ComposeRequest, library: Library) -> CannotCompose:
-    low, high = lengths_possible(request.focus, request.avoid, library)
+    possible = lengths_possible(request, library)
     avoided = f" while avoiding {', '.join(sorted(request.avoid))}" if request.avoid else ""
-    if high < low or high == 0:
+    session = SESSION_NAMES[request.focus]
+    if not possible:
         return CannotCompose(
-            f"the library has too few poses for {request.focus}{avoided}: "
+            f"the pose library has too few poses for {session}{avoided}: "
             "avoid fewer tags, or choose another focus"
         )
     return CannotCompose(
-        f"a {request.focus} session{avoided} can last from {low // 60_000} to "
-        f"{high // 60_000} minutes: ask for a length in that range"
+        f"{session}{avoided} can last from {possible[0]} to {possible[-1]} "
+        f"minutes, not {_minutes_words(request.length_ms)}: ask for a length in that range"
         + (", or avoid fewer tags" if request.avoid else "")
     )
 
@@ -385,8 +564,8 @@ def write_script(composition: Composition, library: Library) -> str:
                 lines += _transition(library.transition(position, entry.position))
             elif position is None:
                 lines += _say(ARRIVE_SAY, "Onto your back.")
-            position = entry.position
-            lines += _indented(entry.text)
+            position = entry.end_position
+            lines += _indented(entry.core_text)
     lines += ["  - title: Final rest", "    steps:"]
     if position != "back":
         assert position is not None
@@ -455,29 +634,35 @@ def _minutes_words(ms: int) -> str:
 # -- the plan ------------------------------------------------------------------------------------
 
 
-def plan(composition: Composition) -> dict[str, Any]:
-    """The `compose --plan` JSON (a public contract, README "Composing"): each pose with its
-    time in the session, fitted to the length with estimated cue lengths."""
+def fitted_timeline(composition: Composition) -> Timeline:
+    """The composed session's timeline as its `length` fits it, cue lengths estimated."""
     script = parse_script(composition.text.encode(), "composed")
     target = composition.request.length_ms
     fitted = fit_length(script, TimingOptions(), _estimated, target).options
-    timeline = build_timeline(script, fitted, _estimated)
+    return build_timeline(script, fitted, _estimated)
+
+
+def plan(composition: Composition, timeline: Timeline | None = None) -> dict[str, Any]:
+    """The `compose --plan` JSON (a public contract, README "Composing"): each pose with its
+    time in the session (`timeline`, else the fitted one with estimated cue lengths)."""
+    script = parse_script(composition.text.encode(), "composed")
+    timeline = timeline or fitted_timeline(composition)
     poses = []
-    for index, pose in enumerate(script.poses):
-        following = script.poses[index + 1].line if index + 1 < len(script.poses) else 10**9
-        start, end = _span_of(timeline, pose.line, following)
-        entry_tags = _tags_in(script, pose)
+    for pose in script.poses:
+        steps = script.sections[pose.section].steps[pose.first : pose.first + pose.count]
+        lines = _lines_of(steps)
+        events = [event for event in timeline.events if event.line in lines]
         poses.append(
             {
                 "name": pose.name,
                 "position": pose.position,
-                "sides": _has_sides_events(timeline, pose.line, following),
-                "tags": sorted(entry_tags),
-                "start_ms": start,
-                "duration_ms": end - start,
+                "sides": any(event.side for event in events),
+                "tags": sorted({tag for step in steps for tag in tags_of(step)}),
+                "start_ms": events[0].start_ms if events else 0,
+                "duration_ms": events[-1].end_ms - events[0].start_ms if events else 0,
             }
         )
-    changes = sum(1 for a, b in itertools.pairwise(script.poses) if a.position != b.position)
+    changes = sum(1 for a, b in itertools.pairwise(script.poses) if a.end_position != b.position)
     return {
         "focus": composition.request.focus,
         "seed": composition.request.seed,
@@ -487,18 +672,15 @@ def plan(composition: Composition) -> dict[str, Any]:
     }
 
 
-def _span_of(timeline: Timeline, first_line: int, next_line: int) -> tuple[int, int]:
-    events = [e for e in timeline.events if first_line <= e.line < next_line]
-    return (events[0].start_ms, events[-1].end_ms) if events else (0, 0)
-
-
-def _has_sides_events(timeline: Timeline, first_line: int, next_line: int) -> bool:
-    return any(e.side for e in timeline.events if first_line <= e.line < next_line)
-
-
-def _tags_in(script: Script, pose: Pose) -> set[Tag]:
-    steps = script.sections[pose.section].steps[pose.first : pose.first + pose.count]
-    return {tag for step in steps for tag in tags_of(step)}
+def _lines_of(steps: tuple[Step, ...]) -> set[int]:
+    """The script lines of `steps` and of every step inside them."""
+    lines: set[int] = set()
+    for step in steps:
+        lines.add(step.line)
+        lines |= _lines_of(step.instead)
+        if isinstance(step, Sides):
+            lines |= _lines_of(step.steps)
+    return lines
 
 
 def timer_script(length_ms: int, every_ms: int) -> str:

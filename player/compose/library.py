@@ -28,6 +28,7 @@ from player.session.script import (
 from player.session.timeline import ESTIMATED_MS_PER_CHAR, TimingOptions, build_timeline
 
 _INDENT = re.compile(r"^( *)")
+_TOP_OPTIONAL = "      optional: yes"  # a pose's own step's mark, in its block at column 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class Entry:
     tags: frozenset[Tag]  # every tag anywhere in it, alternatives too
     sides: bool  # it works each side in turn
     estimated_ms: int  # its length at normal pace, with cue lengths estimated
+    extra: bool = False  # every step of it is optional in its session (an extra there)
+
+    @property
+    def core_text(self) -> str:
+        """Its block as a composed session's core: an extra in its own session is chosen
+        here, so its steps lose `optional` (a fit may not leave its section empty)."""
+        if not self.extra:
+            return self.text
+        lines = self.text.splitlines()
+        return "".join(line + "\n" for line in lines if line != _TOP_OPTIONAL)
 
     @property
     def name(self) -> str:
@@ -48,6 +59,10 @@ class Entry:
     @property
     def position(self) -> Position:
         return self.pose.position
+
+    @property
+    def end_position(self) -> Position:
+        return self.pose.end_position
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ def entries_of(script: Script, source: str) -> list[Entry]:
                 tags=frozenset(tag for step in steps for tag in tags_of(step)),
                 sides=any(_has_sides(step) for step in steps),
                 estimated_ms=estimated_ms(script, steps),
+                extra=all(step.optional for step in steps),
             )
         )
     return entries

@@ -155,6 +155,11 @@ class Pose:
     first: int  # the index of its first step in the section's steps
     count: int  # how many steps it has
     line: int  # the line of its `- pose:`
+    ends: Position | None = None  # where it ends, when not where it began (child's pose)
+
+    @property
+    def end_position(self) -> Position:
+        return self.ends or self.position
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,10 @@ TOP_KEYS = (
     "sections",
 )
 SECTION_KEYS = ("title", "steps")
-POSE_KEYS = ("pose", "position", "works", "strength", "role", "counterpose", "props", "steps")
+POSE_KEYS = (
+    *("pose", "position", "ends", "works", "strength", "role", "counterpose", "props"),
+    "steps",
+)
 POSITIONS: tuple[Position, ...] = (
     *("back", "side", "belly", "hands-and-knees", "kneeling", "seated", "standing"),
 )
@@ -749,6 +757,7 @@ class _Reader:
             return []
         steps = self.steps(steps_node, where, in_sides=False, nested=True, in_pose=True)
         position = self.choice(fields, "position", where, POSITIONS, required=True)
+        ends = self.choice(fields, "ends", where, POSITIONS)
         works = self.choices(fields, "works", where, WORKS)
         strength = self.choice(fields, "strength", where, tuple(map(str, STRENGTHS))) or "1"
         role = self.choice(fields, "role", where, ROLES) or "main"
@@ -767,6 +776,7 @@ class _Reader:
                 first=at,
                 count=len(steps),
                 line=_line(node),
+                ends=ends if ends != position else None,  # type: ignore[arg-type]
             )
         )
         return list(steps)
