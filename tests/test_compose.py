@@ -28,7 +28,7 @@ from player.compose.library import Library, load_library, load_transitions
 from player.errors import CannotCompose, ScriptProblems
 from player.session.library import builtin_ids
 from player.session.lint import lint
-from player.session.script import POSITIONS, Script, Sides, Step, parse_script
+from player.session.script import POSITIONS, Hold, Move, Script, Sides, Step, parse_script
 from player.session.timeline import ESTIMATED_MS_PER_CHAR, TimingOptions, build_timeline
 
 AVOID_SETS = [
@@ -328,3 +328,51 @@ def test_a_timer_rings_every_interval_from_the_start_of_the_sitting():
 def test_a_timer_interval_longer_than_the_sitting_is_refused():
     with pytest.raises(CannotCompose, match="no longer than the sitting"):
         timer_script(5 * 60_000, 10 * 60_000)
+
+
+# -- steered by the journal (issue 19) ----------------------------------------------------------
+
+
+def test_a_skipped_pose_is_never_composed_and_holds_follow_the_ratings(library):
+    names = {entry.name for entry in library.entries if entry.pose.role == "main"}
+    skipped = "Bridge"
+    assert skipped in names
+    for seed in range(20):
+        request = ComposeRequest("strength", 30 * 60_000, seed=seed, skip=frozenset({"bridge"}))
+        composition = compose(request, library)
+        assert skipped not in [pose.name for pose in script_of(composition).poses]
+        assert "# Leaving out, as your journal asks: bridge." in composition.text
+    plain = compose(ComposeRequest("hips", 30 * 60_000, seed=4), library)
+    longer = compose(ComposeRequest("hips", 30 * 60_000, seed=4, hold_factor=1.15), library)
+    holds = [
+        [step.span.ms for step in steps_of(c) if isinstance(step, Hold | Move) and step.span.ms]
+        for c in (plain, longer)
+    ]
+    assert sum(holds[1][:-1]) > sum(holds[0][:-1])  # the final rest aside, timed holds grow
+    assert rule_breaks(longer) == []
+
+
+def steps_of(composition: Composition) -> list[Step]:
+    found: list[Step] = []
+    for section in script_of(composition).sections:
+        for step in section.steps:
+            found += [*step.steps] if isinstance(step, Sides) else [step]
+    return found
+
+
+def test_composing_twice_a_day_shares_fewer_poses_with_the_journal_than_without(run_in_process):
+    def overlap(*history: str) -> float:
+        shared = []
+        for attempt in range(10):  # ten tries, each in a journal of its own
+            state = {"PRACTICE_STATE_DIR": f"state-{attempt}-{'-'.join(history) or 'none'}"}
+            poses = []
+            for _ in range(2):
+                result = run_in_process(
+                    "compose", "--focus", "all", "--length", "30m", "--plan", *history, env=state
+                )
+                assert result.exit_code == 0, result.stderr
+                poses.append({pose["name"] for pose in json.loads(result.stdout)["poses"]})
+            shared.append(len(poses[0] & poses[1] - {"Final rest"}))
+        return sum(shared) / len(shared)
+
+    assert overlap() < overlap("--no-history")

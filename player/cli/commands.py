@@ -46,8 +46,8 @@ from player.errors import (
     printable,
 )
 from player.journal.history import SHOWN, Summary
-from player.journal.recording import now, record_session
-from player.journal.steer import SKIP_DAYS
+from player.journal.recording import now, record_composed, record_session
+from player.journal.steer import NEUTRAL, SKIP_DAYS, read_steering
 from player.journal.store import RATINGS
 from player.pipeline import Compiled, compile_session, pcm_bytes, render
 from player.request import Request
@@ -439,6 +439,11 @@ def _focus_lines() -> str:
 )
 @click.option("--plan", is_flag=True, help="Print the plan as JSON instead of writing a script.")
 @click.option(
+    "--no-history",
+    is_flag=True,
+    help="Neither read nor write your practice journal (no steering by your ratings).",
+)
+@click.option(
     "--timer",
     "timer_ms",
     type=LengthType(),
@@ -459,6 +464,7 @@ def compose_command(
     seed: int | None,
     output: Path | None,
     plan: bool,
+    no_history: bool,
     timer_ms: int | None,
     every_ms: int | None,
 ) -> None:
@@ -467,7 +473,6 @@ def compose_command(
     It writes a session script (play it, render it, or edit it first) and says where; the
     same options and seed give the same file."""
     from player.compose import composer, spec
-    from player.compose.library import load_library
 
     if timer_ms is not None:
         if focus or length_ms or avoid or plan or seed is not None:
@@ -482,9 +487,18 @@ def compose_command(
         raise UsageProblem("--every goes with --timer: give --timer too")
     if focus is None or length_ms is None:
         raise UsageProblem("give --focus and --length (or --timer for a plain timer)")
-    chosen = seed if seed is not None else spec.new_seed()
-    request = composer.ComposeRequest(focus.lower(), length_ms, avoid or frozenset(), chosen)
-    composition = composer.compose(request, load_library())
+    started_at = now()
+    steering = NEUTRAL if no_history else read_steering()
+    request = composer.ComposeRequest(
+        focus.lower(),
+        length_ms,
+        avoid or frozenset(),
+        seed or 0,
+        skip=steering.skipped_poses,
+        hold_factor=steering.hold_factor,
+    )
+    composition = spec.composed(request, seed is not None, steering.recent_poses)
+    chosen = composition.request.seed
     if plan:
         click.echo(json.dumps(composer.plan(composition), ensure_ascii=False, indent=1))
         return
@@ -493,6 +507,8 @@ def compose_command(
     _write_composed(out, composition.text)
     if seed is None:
         click.echo(f"The seed was {chosen}: --seed {chosen} makes the same session again.")
+    if not no_history:
+        record_composed(composition, out, started_at)
 
 
 def _write_composed(out: Path, text: str) -> None:

@@ -19,6 +19,7 @@ from click.core import ParameterSource
 from player.compose.spec import is_spec, materialize
 from player.config import Preferences
 from player.errors import BadValue, ConfigProblem
+from player.journal.steer import read_steering
 from player.request import (
     Request,
     VoiceChoice,
@@ -357,8 +358,15 @@ def composed_if_asked(request: Request) -> Request:
     if not is_spec(request.session):
         return request
     assert request.session is not None
+    steering = read_steering()
     try:
-        composed = materialize(request.session, request.timing.avoid)
+        composed = materialize(
+            request.session,
+            request.timing.avoid,
+            steering.skipped_poses,
+            steering.hold_factor,
+            steering.recent_poses,
+        )
     except BadValue as err:
         raise click.BadParameter(err.message, param_hint="SESSION") from None
     if not composed.seed_given:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from player.compose.library import Entry, Library, Transition, tags_of
 from player.errors import CannotCompose
+from player.session.durations import parse_duration
 from player.session.fit import fit_length
-from player.session.script import Position, Sides, Step, Tag, Work, parse_script
+from player.session.script import MAX_UNANNOUNCED_MS, Position, Tag, Work, parse_script
 from player.session.spoken_time import spoken_duration
 from player.session.timeline import ESTIMATED_MS_PER_CHAR, Timeline, TimingOptions, build_timeline
 
@@ -105,6 +107,10 @@ class ComposeRequest:
     length_ms: int
     avoid: frozenset[Tag] = frozenset()
     seed: int = 0
+    # from the journal (`practice history --rate`): poses never to include (casefolded), and
+    # how much longer (above 1) or shorter the timed holds, after "too easy" or "too hard"
+    skip: frozenset[str] = frozenset()
+    hold_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,8 @@ def _check_request(request: ComposeRequest) -> None:
 def _composed(request: ComposeRequest, library: Library) -> Composition | None:
     """The session, or None when the library cannot fill the length for this request."""
     rng = random.Random(request.seed)  # the seed alone decides every choice
-    pool = _one_of_each_name(_allowed(library.entries, request.avoid), rng)
+    allowed = _allowed(library.entries, request.avoid)
+    pool = _one_of_each_name([e for e in allowed if e.name.casefold() not in request.skip], rng)
     arrivals = [entry for entry in pool if entry.pose.role == "arrive"]
     if not arrivals:
         return None
@@ -537,6 +544,7 @@ def write_script(composition: Composition, library: Library) -> str:
         f"{duration_text(request.length_ms)}"
         + (f" --avoid {','.join(sorted(request.avoid))}" if request.avoid else "")
         + f" --seed {request.seed}`.",
+        *_steering_note(request),
         "# A draft to play as it is, or to edit: every pose is a block of its own.",
         f"title: {_quoted(composition.title)}",
         f"summary: {_quoted(_summary(request))}",
@@ -565,7 +573,7 @@ def write_script(composition: Composition, library: Library) -> str:
             elif position is None:
                 lines += _say(ARRIVE_SAY, "Onto your back.")
             position = entry.end_position
-            lines += _indented(entry.core_text)
+            lines += _indented(_held(entry.core_text, request.hold_factor))
     lines += ["  - title: Final rest", "    steps:"]
     if position != "back":
         assert position is not None
@@ -593,6 +601,42 @@ def final_rest(rest_ms: int) -> str:
         else:
             lines += [f"    - say: {_quoted(cue[0])}", f"      brief: {_quoted(cue[1])}"]
     return "\n".join(lines) + "\n"
+
+
+HOLD_LINE = re.compile(r"^(?P<lead>\s*- (hold|move): )(?P<span>\S.*)$")
+HOLD_STEP_MS = 5_000
+
+
+def _held(block: str, factor: float) -> str:
+    """A pose's block with its timed holds and moves `factor` times as long (to 5 s; breath
+    counts, which its words may state, stay as written; a cue's {duration} follows)."""
+    if factor == 1.0:
+        return block
+    lines = []
+    for line in block.splitlines():
+        match = HOLD_LINE.match(line)
+        if match:
+            span = parse_duration(match["span"])
+            if not span.breaths:
+                held = max(HOLD_STEP_MS, round(span.ms * factor / HOLD_STEP_MS) * HOLD_STEP_MS)
+                if span.ms <= MAX_UNANNOUNCED_MS:  # a short stay no cue announces stays short
+                    held = min(held, MAX_UNANNOUNCED_MS)
+                line = match["lead"] + duration_text(held)
+        lines.append(line)
+    return "".join(line + "\n" for line in lines)
+
+
+def _steering_note(request: ComposeRequest) -> list[str]:
+    """Header lines saying how the journal steered the session (none when it did not)."""
+    notes = []
+    if request.skip:
+        notes.append(f"# Leaving out, as your journal asks: {', '.join(sorted(request.skip))}.")
+    if request.hold_factor != 1.0:
+        notes.append(
+            f"# Timed holds and moves {request.hold_factor:.2f} times as long, after your "
+            "last ratings."
+        )
+    return notes
 
 
 def _summary(request: ComposeRequest) -> str:
@@ -649,8 +693,8 @@ def plan(composition: Composition, timeline: Timeline | None = None) -> dict[str
     timeline = timeline or fitted_timeline(composition)
     poses = []
     for pose in script.poses:
-        steps = script.sections[pose.section].steps[pose.first : pose.first + pose.count]
-        lines = _lines_of(steps)
+        steps = script.pose_steps(pose)
+        lines = script.pose_lines(pose)
         events = [event for event in timeline.events if event.line in lines]
         poses.append(
             {
@@ -670,17 +714,6 @@ def plan(composition: Composition, timeline: Timeline | None = None) -> dict[str
         "position_changes": changes,
         "poses": poses,
     }
-
-
-def _lines_of(steps: tuple[Step, ...]) -> set[int]:
-    """The script lines of `steps` and of every step inside them."""
-    lines: set[int] = set()
-    for step in steps:
-        lines.add(step.line)
-        lines |= _lines_of(step.instead)
-        if isinstance(step, Sides):
-            lines |= _lines_of(step.steps)
-    return lines
 
 
 def timer_script(length_ms: int, every_ms: int) -> str:

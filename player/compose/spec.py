@@ -6,11 +6,11 @@ stopped one resumes like any script."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from player.atomic import write_text_atomically
-from player.compose.composer import ComposeRequest, compose, duration_text
+from player.compose.composer import ComposeRequest, Composition, compose, duration_text
 from player.compose.library import load_library
 from player.errors import BadValue
 from player.paths import state_dir
@@ -19,6 +19,7 @@ from player.session.script import Tag
 
 PREFIX = "compose:"
 MAX_SEED = 999_999
+CANDIDATE_SEEDS = 8  # tried when no seed is given, for the session least like the last ones
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,42 @@ def read_spec(spec: str) -> tuple[str, int, int | None]:
     return focus, length_ms, seed
 
 
-def materialize(spec: str, avoid: frozenset[Tag]) -> Composed:
-    """Compose `spec` (avoiding `avoid`) into the state folder; the path of the script."""
+def composed(request: ComposeRequest, seed_given: bool, recent: tuple[str, ...]) -> Composition:
+    """The session for `request`; with no seed given, of a few new seeds the one whose session
+    repeats the fewest of the `recent` poses (the journal's last sessions): the seed it prints
+    makes that very session again."""
+    library = load_library()
+    if seed_given:
+        return compose(request, library)
+    best: tuple[int, Composition] | None = None
+    for _ in range(CANDIDATE_SEEDS):
+        candidate = compose(replace(request, seed=new_seed()), library)
+        repeated = len(set(pose_names(candidate)) & set(recent))
+        if best is None or repeated < best[0]:
+            best = (repeated, candidate)
+        if not repeated:
+            break
+    assert best is not None
+    return best[1]
+
+
+def pose_names(composition: Composition) -> tuple[str, ...]:
+    return tuple(entry.name for part in composition.parts for entry in part.poses)
+
+
+def materialize(
+    spec: str,
+    avoid: frozenset[Tag],
+    skip: frozenset[str] = frozenset(),
+    hold_factor: float = 1.0,
+    recent: tuple[str, ...] = (),
+) -> Composed:
+    """Compose `spec` (avoiding `avoid`, steered by the journal's `skip`, `hold_factor` and
+    `recent` poses) into the state folder; the path of the script."""
     focus, length_ms, seed = read_spec(spec)
-    chosen = seed if seed is not None else new_seed()
-    request = ComposeRequest(focus, length_ms, avoid, chosen)
-    composition = compose(request, load_library())
+    request = ComposeRequest(focus, length_ms, avoid, seed or 0, skip, hold_factor)
+    composition = composed(request, seed is not None, recent)
+    chosen = composition.request.seed
     avoided = "-".join(sorted(avoid))
     name = f"{focus}-{duration_text(length_ms)}{'-no-' + avoided if avoided else ''}-seed{chosen}"
     path = state_dir() / "composed" / f"{name}.yaml"

@@ -7,9 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from player.compose.composer import Composition, duration_text
+from player.compose.spec import pose_names
+from player.errors import ScriptProblems
 from player.journal.store import Entry, record, script_sha256
 from player.request import Request
 from player.session.library import builtin_dir
+from player.session.script import Script, load_script
 from player.session.timeline import Timeline
 
 
@@ -46,17 +50,32 @@ def options_of(request: Request, timeline: Timeline) -> dict[str, Any]:
 
 
 def poses_of(
-    timeline: Timeline, first_step: int = 0, last_step: int | None = None
+    timeline: Timeline,
+    first_step: int = 0,
+    last_step: int | None = None,
+    script: Script | None = None,
 ) -> tuple[str, ...]:
-    """The poses done between two steps: for a written script, the titles of its sections
-    (each names its poses), in order, each once."""
+    """The poses done between two steps, in order, each once: the script's named poses
+    (`- pose:` blocks) when it has them, else the titles of its sections."""
+    events = [
+        event
+        for event in timeline.events
+        if event.step >= first_step and (last_step is None or event.step <= last_step)
+    ]
+    if script is None or not script.poses:
+        return tuple(dict.fromkeys(event.section for event in events))
+    lines = [(pose.name, script.pose_lines(pose)) for pose in script.poses]
     return tuple(
-        dict.fromkeys(
-            event.section
-            for event in timeline.events
-            if event.step >= first_step and (last_step is None or event.step <= last_step)
-        )
+        dict.fromkeys(name for event in events for name, own in lines if event.line in own)
     )
+
+
+def _readable(path: Path) -> Script | None:
+    """The script just played or written, for its poses; None if it changed meanwhile."""
+    try:
+        return load_script(path)
+    except ScriptProblems:
+        return None
 
 
 def record_session(
@@ -86,6 +105,26 @@ def record_session(
             options=options_of(request, timeline),
             script_sha256=script_sha256(script),
             resumed=resumed,
-            poses=poses_of(timeline, *steps),
+            poses=poses_of(timeline, *steps, script=_readable(script)),
+        )
+    )
+
+
+def record_composed(composition: Composition, script: Path, started_at: datetime) -> int | None:
+    """Record a session composed (its request, seed and poses), written to `script`."""
+    request = composition.request
+    return record(
+        Entry(
+            command="compose",
+            session=f"compose:{request.focus}:{duration_text(request.length_ms)}",
+            title=composition.title,
+            started_at=started_at,
+            ended_at=now(),
+            duration_ms=request.length_ms,
+            finished=True,
+            options={"avoid": sorted(request.avoid), "hold_factor": request.hold_factor},
+            script_sha256=script_sha256(script),
+            seed=request.seed,
+            poses=pose_names(composition),
         )
     )

@@ -49,8 +49,13 @@ NEUTRAL = Steering()
 
 
 def recent_poses(journal: Journal, practices: int = RECENT_PRACTICES) -> tuple[str, ...]:
-    """The poses of the last `practices` plays heard, most recent first, each once."""
-    heard = [entry for entry in journal.entries(commands=_PRACTICE) if entry.heard_ms]
+    """The poses of the last `practices` sessions heard or composed, most recent first, each
+    once (a session composed is one about to be practised)."""
+    heard = [
+        entry
+        for entry in journal.entries(commands=(*_PRACTICE, "compose"))
+        if entry.heard_ms or entry.command == "compose"
+    ]
     poses = (pose for entry in heard[:practices] for pose in entry.poses)
     return tuple(dict.fromkeys(poses))
 

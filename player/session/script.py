@@ -199,6 +199,13 @@ class Script:
     # the line where each spoken text first stands in the file, for messages about a cue
     text_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
 
+    def pose_steps(self, pose: Pose) -> tuple[Step, ...]:
+        return self.sections[pose.section].steps[pose.first : pose.first + pose.count]
+
+    def pose_lines(self, pose: Pose) -> set[int]:
+        """The script lines of a pose's steps, those inside them too: its events' lines."""
+        return step_lines(self.pose_steps(pose))
+
     def line_of(self, text: str) -> int:
         """The script line of a text as written (0 when it is not written as such)."""
         return next((line for written, line in self.text_lines if written == text), 0)
@@ -248,6 +255,17 @@ _SAYS_HOW_LONG = re.compile(
     r"|\{duration\}",  # filled with a length in words ("about fifty seconds")
     re.IGNORECASE,
 )
+
+
+def step_lines(steps: tuple[Step, ...]) -> set[int]:
+    """The lines of `steps` and of every step inside them (sides, alternatives)."""
+    lines: set[int] = set()
+    for step in steps:
+        lines.add(step.line)
+        lines |= step_lines(step.instead)
+        if isinstance(step, Sides):
+            lines |= step_lines(step.steps)
+    return lines
 
 
 def says_how_long(text: str) -> bool:
