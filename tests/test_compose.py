@@ -8,6 +8,7 @@ import itertools
 import json
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -366,12 +367,13 @@ def test_composing_twice_a_day_shares_fewer_poses_with_the_journal_than_without(
         for attempt in range(10):  # ten tries, each in a journal of its own
             state = {"PRACTICE_STATE_DIR": f"state-{attempt}-{'-'.join(history) or 'none'}"}
             poses = []
-            for _ in range(2):
-                result = run_in_process(
-                    "compose", "--focus", "all", "--length", "30m", "--plan", *history, env=state
-                )
+            for turn in range(2):
+                out = f"{state['PRACTICE_STATE_DIR']}-{turn}.yaml"
+                args = ("compose", "--focus", "all", "--length", "30m", "-o", out, *history)
+                result = run_in_process(*args, env=state)
                 assert result.exit_code == 0, result.stderr
-                poses.append({pose["name"] for pose in json.loads(result.stdout)["poses"]})
+                script = parse_script(Path(out).read_bytes(), out)
+                poses.append({pose.name for pose in script.poses})
             shared.append(len(poses[0] & poses[1] - {"Final rest"}))
         return sum(shared) / len(shared)
 

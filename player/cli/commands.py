@@ -27,6 +27,7 @@ from player.cli.options import (
     DelayType,
     LengthType,
     TagsType,
+    composed_if_asked,
     option_defaults,
     pass_request,
     render_timing_options,
@@ -570,10 +571,18 @@ def publish_command(
     if publish_all and sessions:
         raise click.UsageError("--all publishes every built-in session: give no SESSION with it")
     names = builtin_ids() if publish_all else list(sessions)
+    started_at = now()
+
+    def compiled_for(asked: Request, cache: SpeechCache) -> Compiled:
+        compiled = _compile(asked, cache, master=True)
+        assert asked.session is not None
+        record_session("publish", asked, resolve(asked.session), compiled.timeline, started_at)
+        return compiled
+
     result = publish(
         folder,
-        [replace(request, session=name) for name in names],
-        lambda asked, cache: _compile(asked, cache, master=True),
+        [composed_if_asked(replace(request, session=name)) for name in names],
+        compiled_for,
         title,
         base_url,
         say=lambda line: click.echo(printable(line), err=True),
