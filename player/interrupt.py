@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from player.errors import EXIT_INTERRUPTED
 
@@ -43,6 +45,28 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     if _signal is None:
         _signal = signum
     raise KeyboardInterrupt
+
+
+T = TypeVar("T")
+POLL_S = 0.01  # how finely the main thread's waits look again
+
+
+def poll(ready: Callable[[], T | None], timeout_s: float | None) -> T | None:
+    """`ready()`'s first value that is not None, asked every POLL_S until `timeout_s` (None:
+    no end); None at the timeout. The main thread waits this way, never in Condition.wait or
+    Queue.get: a KeyboardInterrupt raised inside those can leave their lock released, and the
+    command then fails with "release unlocked lock" instead of stopping. A signal ends
+    time.sleep cleanly."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        raise_if_requested()
+        value = ready()
+        if value is not None:
+            return value
+        left = POLL_S if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return None
+        time.sleep(min(POLL_S, left))
 
 
 def exit_code() -> int:

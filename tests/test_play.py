@@ -799,6 +799,13 @@ def test_an_open_rest_on_a_terminal_waits_silent_for_any_key_then_goes_on(
         assert "press any key to go on" in terminal.screen.decode("utf-8", "replace")
         terminal.key(b"x", "open rest over")  # a key that is no command
         wait_for(lambda: "Finished Open." in terminal.log.read_text(), 60, "the end")
+        question = "How was it?"
+        wait_for(lambda: question in terminal.screen.decode("utf-8", "replace"), 30, question)
+        for _ in range(10):  # no rating: answered (again, if it came before the question read)
+            os.write(terminal.master, b"\n")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                terminal.process.wait(timeout=2)
+                break
     assert terminal.capture.stat().st_size > size  # what follows the rest was played
     os.close(terminal.master)
     os.close(terminal.slave)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from player import interrupt
 from player.audio.mix import bell_at, event_pcm
 from player.live.scheduler import Final
 from player.session.script import Script
@@ -90,14 +91,20 @@ class SpeechAhead:
     # -- what playback reads --------------------------------------------------------------------
 
     def clip_ms(self, text: str, timeout_s: float | None = None) -> int:
-        """The length of `text`'s clip, waiting for it to be made."""
+        """The length of `text`'s clip, waiting for it to be made (polling: the main thread
+        waits on no Condition, interrupt.poll says why)."""
         with self._changed:
             self._want(text)
-            while text not in self._lengths:
+
+        def made() -> int | None:
+            with self._changed:
                 self._raise_error()
-                if not self._changed.wait(timeout_s):
-                    raise TimeoutError(text)
-            return self._lengths[text]
+                return self._lengths.get(text)
+
+        length = interrupt.poll(made, timeout_s)
+        if length is None:
+            raise TimeoutError(text)
+        return length
 
     def timeline(self, pace: float) -> Final:
         """The session at `pace`, final up to the first cue not synthesized yet."""
@@ -134,10 +141,17 @@ class SpeechAhead:
         return bell_at("section", self.bells, "soft")
 
     def wait(self, timeout_s: float) -> None:
+        """Wait until more speech is made, or `timeout_s`; raise the synthesis error, if any."""
         with self._changed:
             self._raise_error()
-            self._changed.wait(timeout_s)
-            self._raise_error()
+            version = self._version
+
+        def changed() -> bool | None:
+            with self._changed:
+                self._raise_error()
+                return True if self._version != version else None
+
+        interrupt.poll(changed, timeout_s)
 
     # -- the worker thread ------------------------------------------------------------------
 

@@ -50,11 +50,12 @@ class KeyQueue:
         self.queue: queue.Queue[Command] = queue.Queue()
 
     def next(self, timeout_s: float | None) -> Command | None:
-        interrupt.raise_if_requested()  # every wait of the scheduler passes here
+        # every wait of the scheduler passes here, polling (interrupt.poll says why)
+        return interrupt.poll(self._key, max(0.0, timeout_s) if timeout_s is not None else None)
+
+    def _key(self) -> Command | None:
         try:
-            if timeout_s is not None and timeout_s <= 0:
-                return self.queue.get_nowait()
-            return self.queue.get(timeout=timeout_s)
+            return self.queue.get_nowait()
         except queue.Empty:
             return None
 
