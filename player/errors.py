@@ -94,6 +94,10 @@ class PlaceProblem(PracticeError):
     """The remembered place cannot be used: not a file, damaged, or holding a bad value."""
 
 
+class BedFileProblem(PracticeError):
+    """The file given as a sound bed is missing, not a file, not audio, too short or silent."""
+
+
 class RenderStopped(PracticeError):
     """Another part of the program asked this render to stop."""
 

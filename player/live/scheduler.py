@@ -21,16 +21,19 @@ import bisect
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from player.audio.pcm import frames_between, silence
+from player.audio.pcm import frame_at, frames_between, silence
 from player.live.device import Output, Playing
+from player.session.bed import MAX_BED_LEVEL_DB, MIN_BED_LEVEL_DB
 from player.session.timeline import MAX_PACE, MIN_PACE, Event, Phase, Timeline
 
 log = logging.getLogger(__name__)
 
-Command = Literal["pause", "next", "previous", "faster", "slower", "quit"]
+Command = Literal[
+    "pause", "next", "previous", "faster", "slower", "quit", "bed_louder", "bed_softer", "bed_mute"
+]
 Outcome = Literal["finished", "quit"]
 
 CHUNK_MS = 3_000  # silence is played in pieces of about this length
@@ -42,6 +45,7 @@ LATE_NOTE_S = 0.01  # --verbose notes a piece sent to the device later than this
 END_DRAIN_S = 3.0  # at the end, how long to let the last piece finish sounding
 MAX_OPEN_PIECES = 8  # a piece sounds out a moment after the next starts; more are stuck
 STALL_POLL_S = 0.05
+BED_STEP_DB = 3  # the bed keys move its level by this much, from the next piece
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,22 @@ class Material(Protocol):
     def wait(self, timeout_s: float) -> None:
         """Wait until more speech is ready, or the timeout; raise the synthesis error, if any."""
         ...
+
+
+class BedUnder(Protocol):
+    """The sound bed, added under a piece of the session (player.audio.bed.Bed)."""
+
+    def under(
+        self, pcm: bytes, timeline: Timeline, start_frame: int, level_db: int | None = None
+    ) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class BedLevel:
+    """The bed as the keys left it: its level in dB below the voice, and whether it is muted."""
+
+    level_db: int
+    muted: bool = False
 
 
 class Commands(Protocol):
@@ -96,6 +116,7 @@ class Status:
     pace: float
     paused: bool
     settling_left_ms: int | None  # during the settling-in before the first bell
+    bed: str = ""  # the bed's level as the keys left it, when a bed plays
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,8 @@ class Player:
         start_step: int = 0,
         on_step: Callable[[int], None] = lambda step: None,
         clock: Callable[[], float] = time.monotonic,
+        bed: BedUnder | None = None,
+        bed_level: BedLevel | None = None,
     ) -> None:
         self.material = material
         self.output = output
@@ -143,6 +166,9 @@ class Player:
         self._sounding: _Sounding | None = None
         self._last_step = -1
         self._last_previous: tuple[float, int] | None = None
+        # the bed under the session (never under the settling-in), its level set by the keys
+        self.bed = bed
+        self.bed_level = bed_level or BedLevel(0)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -182,6 +208,10 @@ class Player:
         if piece is None:  # the next cue is still being synthesized
             return self._stall()
         pcm = b"".join(self._piece_pcm(piece))  # prepared before its time comes
+        if self.bed is not None and not self.in_prelude and not self.bed_level.muted:
+            # the bed at the piece's own frames: the same samples a render adds there
+            start = frame_at(piece.start_ms)
+            pcm = self.bed.under(pcm, self.timeline, start, self.bed_level.level_db)
         if self._anchor:
             self._anchor = False
             self.origin = self.clock() - piece.start_ms / 1000
@@ -302,12 +332,27 @@ class Player:
             self._skip(forward=True)
         elif command == "previous":
             self._skip(forward=False)
+        elif command in ("bed_louder", "bed_softer", "bed_mute"):
+            self._change_bed(command)
         elif command in ("faster", "slower"):
             change = PACE_STEP if command == "faster" else -PACE_STEP
             pace = round(min(MAX_PACE, max(MIN_PACE, self.target_pace + change)), 2)
             if pace != self.target_pace:
                 self.target_pace = pace
                 log.debug("pace %.2f from the next breath", pace)
+
+    def _change_bed(self, command: Command) -> None:
+        """Louder, softer (either unmutes) or mute and unmute the bed, from the next piece."""
+        if self.bed is None:
+            return
+        now = self.bed_level
+        if command == "bed_mute":
+            self.bed_level = BedLevel(now.level_db, not now.muted)
+        else:
+            step = -BED_STEP_DB if command == "bed_louder" else BED_STEP_DB
+            level = min(MAX_BED_LEVEL_DB, max(MIN_BED_LEVEL_DB, now.level_db + step))
+            self.bed_level = BedLevel(level)
+        log.debug("the bed %s from the next piece", _bed_words(self.bed_level))
 
     def _toggle_pause(self) -> None:
         if self.paused:
@@ -455,8 +500,12 @@ class Player:
         if prelude:
             session = self._final(self.target_pace).timeline
             left = max(0, timeline.duration_ms - position)
-            return _settling_status(session, self.target_pace, self.paused, left)
-        return status_at(timeline, position, self.target_pace, self.paused)
+            status = _settling_status(session, self.target_pace, self.paused, left)
+        else:
+            status = status_at(timeline, position, self.target_pace, self.paused)
+        if self.bed is None:
+            return status
+        return replace(status, bed=_bed_words(self.bed_level))
 
     @property
     def step(self) -> int:
@@ -628,6 +677,10 @@ def _starts(timeline: Timeline) -> list[int]:
         cached = (timeline, [event.start_ms for event in timeline.events])
         _STARTS[id(timeline)] = cached
     return cached[1]
+
+
+def _bed_words(level: BedLevel) -> str:
+    return "muted" if level.muted else f"{level.level_db} dB below the voice"
 
 
 def _clock(ms: int) -> str:
