@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from player import interrupt
-from player.audio.bed import CALIBRATION_TEXT, Bed, bed_loop, check_bed_file, voice_level_dbfs
+from player.audio.bed import CALIBRATION_TEXT, Bed, bed_loop, check_bed, voice_level_dbfs
 from player.audio.encode import Tags, check_output_path, write_audio
 from player.audio.ffmpeg import FFMPEG_FIX
 from player.audio.mastering import GainAhead, mastered
@@ -66,8 +66,8 @@ def compile_session(
     # the bells take half a second of Python to make: made while the workers speak
     bells = threading.Thread(target=store_bells, args=(cache.bells,), daemon=True)
     bells.start()
-    if bed is not None and not bed.builtin:
-        check_bed_file(Path(bed.sound))  # a missing file is said before any speech is made
+    if bed is not None:
+        check_bed(bed)  # a missing file is said before any speech is made
     texts = spoken_texts(script, timing)
     gain = GainAhead(list(texts), settings.key(""), cache.root) if master else None
     # the bed's sample of the voice is made with the cues, and kept apart from them

@@ -180,6 +180,13 @@ def file_loop(path: Path) -> Loop:
     return _with_rms(_scaled(loop))
 
 
+def check_bed(spec: BedSpec) -> None:
+    """BedFileProblem when the bed is a file that is missing or not a file: said before any
+    speech is made (the sound in it is checked when it is decoded)."""
+    if not spec.builtin:
+        check_bed_file(Path(spec.sound))
+
+
 def check_bed_file(path: Path) -> None:
     """BedFileProblem, in one sentence, when the bed file is missing or not a file."""
     shown = str(path)

@@ -2,8 +2,9 @@
 
 Three curves, each piecewise linear in dB over absolute frames, are added up:
 
-- the swell: with the breath, a half cosine from -SWELL_DB to +SWELL_DB through each inhale
-  and back through each exhale, exactly on the timeline's phase events, at any pace; even (0)
+- the swell: with the breath, a half cosine from -SWELL_DB to +SWELL_DB (less for a bed set
+  within 26 dB of the voice: never nearer than NEAREST_DB) through each inhale and back
+  through each exhale, exactly on the timeline's phase events, at any pace; even (0)
   outside breath-timed steps, returning to it over SWELL_RETURN_MS in the even part. A bed
   that makes its own waves (surf, without the breath) rises and falls in seeded waves of 6 to
   11 s instead.
@@ -28,6 +29,7 @@ from player.audio.pcm import frame_at
 from player.session.timeline import Event
 
 SWELL_DB = 6.0  # the crest of an inhale is 2 * SWELL_DB above the trough of an exhale
+NEAREST_DB = 20.0  # in silences too, even at a crest, the bed stays this far below the voice
 SWELL_POINTS = 8  # straight pieces per half cosine: within 0.5 dB of the curve
 SWELL_RETURN_MS = 1_500
 DUCK_DB = 6.0
@@ -67,11 +69,17 @@ class Envelope:
         return _between(frames[low], gains[low], frames[high], gains[high], frame)
 
 
+def crest_db(level_db: float) -> float:
+    """How far a swell rises above the bed's level: SWELL_DB, less when that would bring the
+    bed nearer the voice than NEAREST_DB (a bed set loud swells only down)."""
+    return max(0.0, min(SWELL_DB, level_db - NEAREST_DB))
+
+
 def duck_depth_db(level_db: float, moving: bool) -> float:
     """How far a cue pulls the bed down below its level in silences: DUCK_DB, or more when
     the bed (at its crest, when it moves) would otherwise come within UNDER_SPEECH_DB of
     the voice."""
-    crest = SWELL_DB if moving else 0.0
+    crest = crest_db(level_db) if moving else 0.0
     return max(DUCK_DB, UNDER_SPEECH_DB - level_db + crest)
 
 
@@ -85,10 +93,11 @@ def bed_envelope(
     """The bed's gain through a session of these events. `breath`: swell with the breath
     phases; else, with a `waves_seed`, the bed's own waves; else even."""
     total = frame_at(duration_ms)
+    crest = crest_db(level_db)
     if breath:
-        swell = _breath_swell(events, total)
+        swell = _breath_swell(events, total, crest)
     elif waves_seed is not None:
-        swell = _waves(total, waves_seed)
+        swell = _waves(total, waves_seed, crest)
     else:
         swell = [(0, 0.0), (total, 0.0)]
     moving = breath or waves_seed is not None
@@ -96,18 +105,17 @@ def bed_envelope(
     return _summed([swell, duck, _fades(total)], total)
 
 
-def _breath_swell(events: Sequence[Event], total: int) -> Points:
+def _breath_swell(events: Sequence[Event], total: int, crest: float) -> Points:
     spans = _phase_spans(events)
     points: Points = []
     before_at, before_gain = 0, 0.0  # where the even part before the next span starts
     for start, end, phase in spans:
-        first = -SWELL_DB if phase == "inhale" else SWELL_DB
-        points += _return_to_even(before_at, before_gain, start, first)
+        low, high = (-SWELL_DB, crest) if phase == "inhale" else (crest, -SWELL_DB)
+        points += _return_to_even(before_at, before_gain, start, low)
         for k in range(SWELL_POINTS + 1):
-            gain = -SWELL_DB * math.cos(math.pi * k / SWELL_POINTS)
-            at = start + (end - start) * k // SWELL_POINTS
-            points.append((at, gain if phase == "inhale" else -gain))
-        before_at, before_gain = end, -first
+            shape = (1 - math.cos(math.pi * k / SWELL_POINTS)) / 2
+            points.append((start + (end - start) * k // SWELL_POINTS, low + (high - low) * shape))
+        before_at, before_gain = end, high
     points += _return_to_even(before_at, before_gain, total, 0.0)
     return points
 
@@ -142,7 +150,7 @@ def _phase_spans(events: Sequence[Event]) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _waves(total: int, seed: int) -> Points:
+def _waves(total: int, seed: int, highest: float) -> Points:
     """Waves of 6 to 11 s, each rising to its own height and falling back: the same waves
     for the same seed."""
     chance = random.Random(seed)
@@ -150,7 +158,7 @@ def _waves(total: int, seed: int) -> Points:
     at = 0
     while at < total:
         length = frame_at(round(chance.uniform(*WAVE_SECONDS) * 1000))
-        crest = SWELL_DB * chance.uniform(0.4, 1.0)
+        crest = -SWELL_DB + (highest + SWELL_DB) * chance.uniform(0.5, 1.0)
         rise = int(length * WAVE_RISE)
         for k in range(1, SWELL_POINTS + 1):
             shape = (1 - math.cos(math.pi * k / SWELL_POINTS)) / 2

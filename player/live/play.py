@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from player import interrupt
-from player.audio.bed import CALIBRATION_TEXT, Bed, bed_loop, check_bed_file, voice_level_dbfs
+from player.audio.bed import CALIBRATION_TEXT, Bed, bed_loop, check_bed, voice_level_dbfs
 from player.errors import BadValue
 from player.live import resume
 from player.live.ahead import PLACEHOLDER_MS, SpeechAhead
@@ -28,7 +28,7 @@ from player.live.device import SimpleaudioOutput
 from player.live.scheduler import BedLevel, Command, Outcome, Player
 from player.pipeline import Compiled, compile_session
 from player.request import BED_OPTIONS, Request, VoiceChoice, check_voice
-from player.session.bed import DEFAULT_BED_LEVEL_DB, BedSpec
+from player.session.bed import DEFAULT_BED_LEVEL_DB
 from player.session.library import resolve
 from player.session.script import Script, load_script
 from player.session.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
@@ -89,7 +89,7 @@ def play(
         text = _prelude_text(script, timing, start_step, request)
         extra = {text: SETTLING} if text else {}
         if request.bed is not None:
-            check_bed_file_of(request.bed)
+            check_bed(request.bed)
             extra[CALIBRATION_TEXT] = "the voice's level for the bed"
         with SpeechAhead(script, timing, settings, cache, extra, start_step) as ahead:
             prelude = (
@@ -140,11 +140,6 @@ def _bed(request: Request, ahead: SpeechAhead, cache: SpeechCache) -> Bed | None
         return None
     loop = bed_loop(request.bed, cache.beds)
     return Bed(request.bed, loop, voice_level_dbfs(ahead.clip_path(CALIBRATION_TEXT)))
-
-
-def check_bed_file_of(bed: BedSpec) -> None:
-    if not bed.builtin:
-        check_bed_file(Path(bed.sound))
 
 
 def _with_place(request: Request, path: Path, script: Script) -> tuple[Request, int, bool]:

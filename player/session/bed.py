@@ -13,9 +13,9 @@ from typing import Any
 BED_SOUNDS = ("surf", "drone", "brown")
 # In silences the bed sits this many dB below the voice's speech level: audible on headphones
 # but never loud, and never nearer the voice than 20 dB (the accessibility guideline for
-# background sound behind speech) even at the crest of a breath swell.
+# background sound behind speech), even at the crest of a breath swell.
 DEFAULT_BED_LEVEL_DB = 30
-MIN_BED_LEVEL_DB, MAX_BED_LEVEL_DB = 26, 45
+MIN_BED_LEVEL_DB, MAX_BED_LEVEL_DB = 20, 45
 # Beds that swell with the breath unless told otherwise (--bed-breath, --no-bed-breath).
 BREATHING_BY_DEFAULT = frozenset({"surf"})
 
