@@ -343,9 +343,11 @@ class LevelBed:
     def __init__(self, time: VirtualTime) -> None:
         self.time = time
         self.levels: list[tuple[float, int | None]] = []
+        self.fades: list[bool] = []
 
-    def under(self, pcm: bytes, timeline: Timeline, start_frame: int, level_db=None) -> bytes:
+    def under(self, pcm, timeline, start_frame, level_db=None, fade_in=False) -> bytes:
         self.levels.append((self.time.now - self.time.start, level_db))
+        self.fades.append(fade_in)
         return pcm
 
 
@@ -363,7 +365,29 @@ def test_the_bed_keys_raise_lower_and_mute_it_from_the_next_piece():
         wanted = next(value for (low, high), value in expected.items() if low <= at < high)
         assert level == wanted, f"at {at} s the bed was at {level}, not {wanted}"
     assert {level for _, level in bed.levels} == {27, 30}
+    # the bed fades in again only after the mute: never at the start, nor between pieces
+    assert bed.fades[0] is False and 1 <= sum(bed.fades) <= 2
     assert player.bed_level == BedLevel(30)
     silent = Player(material, Recorder(time), time, pace=1.0, clock=time.clock)
     silent._change_bed("bed_louder")  # no bed: the keys do nothing
     assert silent.bed_level == BedLevel(0)
+
+
+def test_live_play_starting_inside_the_session_brings_the_bed_in_over_a_second():
+    timeline = timeline_of()
+    bed = Bed(BedSpec("brown", breath=False), noise_loop(), -20.0)
+    start, count = frame_at(20_000), frame_at(3_000)
+    silence = bytes(2 * count)
+    plain, faded = (
+        bed.under(silence, timeline, start),
+        bed.under(silence, timeline, start, None, True),
+    )
+    tenth = 2 * frame_at(100)
+    assert faded[-2 * frame_at(1_500) :] == plain[-2 * frame_at(1_500) :]  # then as rendered
+    assert audioop_rms(faded[:tenth]) < audioop_rms(plain[:tenth]) / 30
+    assert audioop_rms(faded[: 2 * frame_at(1_000)]) < audioop_rms(plain[: 2 * frame_at(1_000)])
+
+
+def audioop_rms(pcm: bytes) -> float:
+    samples = array.array("h", pcm)
+    return math.sqrt(sum(v * v for v in samples) / max(1, len(samples)))

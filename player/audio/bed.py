@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player.audio import ffmpeg
-from player.audio.bed_envelope import Envelope, bed_envelope
+from player.audio.bed_envelope import FADE_FLOOR_DB, Envelope, bed_envelope
 from player.audio.pcm import (
     SAMPLE_RATE,
     SAMPLE_WIDTH,
@@ -51,6 +51,10 @@ MIN_FILE_MS = 1_000
 SILENT_DBFS = -60.0  # a file whose sound stays under this is silent
 STEP_DB = 0.1  # the gain moves in steps no larger than this: no zipper noise
 MIN_BLOCK_FRAMES = 32
+# Live play starting inside the session (a resume, a skip, the end of a pause, unmuting)
+# brings the bed in over this long from FADE_FLOOR_DB, instead of all at once.
+JUMP_FADE_MS = 1_000
+JUMP_FADE_BLOCK_FRAMES = SAMPLE_RATE // 50  # 20 ms: steps of 0.8 dB on the way up
 BED_FILE_FIX = "give a WAV, MP3, FLAC or OGG file, or a built-in bed: surf, drone or brown"
 
 # ffmpeg lavfi graphs, 16-bit mono at the session rate; each ends in the output pad
@@ -273,11 +277,19 @@ class Bed:
         self._envelopes: dict[tuple[int, int], tuple[Timeline, Envelope]] = {}
 
     def under(
-        self, pcm: bytes, timeline: Timeline, start_frame: int, level_db: int | None = None
+        self,
+        pcm: bytes,
+        timeline: Timeline,
+        start_frame: int,
+        level_db: int | None = None,
+        fade_in: bool = False,
     ) -> bytes:
         """`pcm`, which starts at `start_frame` of `timeline`, with the bed added; at
-        `level_db` below the voice (the spec's level unless given)."""
+        `level_db` below the voice (the spec's level unless given). `fade_in`: the bed
+        comes in over JUMP_FADE_MS (live play starting inside the session)."""
         bed = self.samples(timeline, start_frame, len(pcm) // SAMPLE_WIDTH, level_db)
+        if fade_in:
+            bed = _faded_in(bed)
         mixed: bytes = audioop.add(pcm, bed, SAMPLE_WIDTH)
         return mixed
 
@@ -316,6 +328,19 @@ class Bed:
             cached = (timeline, envelope)
             self._envelopes[key] = cached
         return cached[1]
+
+
+def _faded_in(bed: bytes) -> bytes:
+    """The bed rising from FADE_FLOOR_DB over its first JUMP_FADE_MS, in dB steps."""
+    fade = min(len(bed) // SAMPLE_WIDTH, SAMPLE_RATE * JUMP_FADE_MS // 1000)
+    parts = []
+    for first in range(0, fade, JUMP_FADE_BLOCK_FRAMES):
+        end = min(fade, first + JUMP_FADE_BLOCK_FRAMES)
+        gain_db = FADE_FLOOR_DB * (1 - (first + end) / 2 / fade)
+        chunk = bed[first * SAMPLE_WIDTH : end * SAMPLE_WIDTH]
+        parts.append(audioop.mul(chunk, SAMPLE_WIDTH, 10 ** (gain_db / 20)))
+    parts.append(bed[fade * SAMPLE_WIDTH :])
+    return b"".join(parts)
 
 
 def _blocks(envelope: Envelope, start: int, end: int) -> Iterator[tuple[int, int, float]]:

@@ -72,7 +72,12 @@ class BedUnder(Protocol):
     """The sound bed, added under a piece of the session (player.audio.bed.Bed)."""
 
     def under(
-        self, pcm: bytes, timeline: Timeline, start_frame: int, level_db: int | None = None
+        self,
+        pcm: bytes,
+        timeline: Timeline,
+        start_frame: int,
+        level_db: int | None = None,
+        fade_in: bool = False,
     ) -> bytes: ...
 
 
@@ -169,6 +174,7 @@ class Player:
         # the bed under the session (never under the settling-in), its level set by the keys
         self.bed = bed
         self.bed_level = bed_level or BedLevel(0)
+        self._bed_next: int | None = None  # where the bed goes on without fading in again
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -208,10 +214,14 @@ class Player:
         if piece is None:  # the next cue is still being synthesized
             return self._stall()
         pcm = b"".join(self._piece_pcm(piece))  # prepared before its time comes
-        if self.bed is not None and not self.in_prelude and not self.bed_level.muted:
-            # the bed at the piece's own frames: the same samples a render adds there
+        bedded = self.bed is not None and not self.in_prelude and not self.bed_level.muted
+        if self.bed is not None and bedded:
+            # the bed at the piece's own frames: the same samples a render adds there; it
+            # fades in where it does not go on from the piece before (a resume, a skip, the
+            # end of a pause or of a mute), except at the start, which has its own fade
+            jump = piece.start_ms > 0 and piece.start_ms != self._bed_next
             start = frame_at(piece.start_ms)
-            pcm = self.bed.under(pcm, self.timeline, start, self.bed_level.level_db)
+            pcm = self.bed.under(pcm, self.timeline, start, self.bed_level.level_db, jump)
         if self._anchor:
             self._anchor = False
             self.origin = self.clock() - piece.start_ms / 1000
@@ -232,6 +242,7 @@ class Player:
                 len(self._playing),
             )
         self._playing.append(self.output.play(pcm))
+        self._bed_next = piece.end_ms if bedded else None
         late = self.clock() - due  # opening the device counts: the sound starts after it
         if late > LATE_NOTE_S:
             log.debug("the piece at %s started %d ms late", _clock(piece.start_ms), late * 1000)
@@ -460,6 +471,8 @@ class Player:
             _clock(start),
         )
         self.origin += (self.cursor - start) / 1000
+        if self._bed_next == self.cursor:
+            self._bed_next = start  # the same breath at a new pace: the bed goes straight on
         self.timeline, self.cursor = final.timeline, start
         return None
 
