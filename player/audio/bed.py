@@ -49,7 +49,7 @@ LOOP_PEAK = 0.9  # a user's file with loud peaks is scaled less, never clipped
 MAX_FILE_SECONDS = 600  # a longer file loops its first ten minutes (26 MB in memory)
 MIN_FILE_MS = 1_000
 SILENT_DBFS = -60.0  # a file whose sound stays under this is silent
-STEP_DB = 0.1  # the gain moves in steps no larger than this: no zipper noise
+STEP_DB = 0.25  # the gain moves in steps no larger than this: far under what is heard on noise
 MIN_BLOCK_FRAMES = 32
 # Live play starting inside the session (a resume, a skip, the end of a pause, unmuting)
 # brings the bed in over this long from FADE_FLOOR_DB, instead of all at once.
