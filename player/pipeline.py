@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import queue
 import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -167,11 +168,53 @@ def session_bed(compiled: Compiled, cache: SpeechCache | None, gain_db: float = 
 
 def _with_bed(
     compiled: Compiled, cache: SpeechCache | None, pcm: Iterator[bytes], gain_db: float
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     bed = session_bed(compiled, cache, gain_db)
     if bed is None:
-        return pcm
-    return bed.mixed(pcm, compiled.timeline)
+        yield from pcm
+        return
+    yield from _ahead(bed.mixed(pcm, compiled.timeline))
+
+
+AHEAD_PIECES = 4  # events mixed ahead of the encoder: a few seconds of audio, at most a hold
+
+
+def _ahead(pieces: Iterator[bytes]) -> Generator[bytes, None, None]:
+    """The pieces, made in a thread a few pieces ahead of the reader. The encoder's pipe
+    holds 64 kB, which ffmpeg drains in milliseconds: mixing the bed between two writes
+    would leave it waiting; made ahead, the mixing happens while the writer waits on it."""
+    ready: queue.Queue[tuple[bytes | None, BaseException | None]] = queue.Queue(AHEAD_PIECES)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for piece in pieces:
+                while not stop.is_set():
+                    with contextlib.suppress(queue.Full):
+                        ready.put((piece, None), timeout=0.1)
+                        break
+                if stop.is_set():
+                    return
+            ready.put((None, None))
+        except BaseException as err:  # handed to the reader, which raises it
+            ready.put((None, err))
+
+    maker = threading.Thread(target=make, name="bed-ahead", daemon=True)
+    maker.start()
+    try:
+        while True:
+            piece, failure = ready.get()
+            if failure is not None:
+                raise failure
+            if piece is None:
+                return
+            yield piece
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ready.get_nowait()  # a maker blocked on a full queue sees the stop
+        maker.join()
 
 
 def _mastering_error(err: OSError, cache: SpeechCache | None) -> PracticeError:
