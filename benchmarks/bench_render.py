@@ -3,9 +3,10 @@ baselines measured in the same run (machines here are noisy). Not a test: it ass
 
     .venv/bin/python benchmarks/bench_render.py [--skip-naive] [--skip-joe | --only-joe]
 
-Warm, pace-change and encode times are the median of --repeat rounds, each round running
-the three one after the other (this machine is noisy, in spells); a cold render runs once,
-since it can happen only once per cache.
+Warm, pace-change, encode and bed times are the median of --repeat rounds, each round
+running the four one after the other (this machine is noisy, in spells); a cold render runs
+once, since it can happen only once per cache. The bed row (issue 16) is the same warm
+render with `--bed surf`: its ratio to the warm render without, and its peak memory.
 Baselines: ffmpeg alone encoding, from a WAV file, the very PCM an MP3 render encodes
 (same encoder settings), espeak-ng's command line speaking every distinct cue on all cores,
 and the naive pydub join `seg = seg + piece`.
@@ -164,11 +165,14 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
     cold, cold_mb, espeak, texts, minutes = cold_rounds(name, session, work, repeat, render_into)
     wav = work / f"{name}.wav"
     subprocess.run([PYTHON, "-c", MASTERED_PCM, session, str(cache), str(wav)], check=True)
-    (warm, warm_mb), (paced, _), (encode, _) = interleaved(
+    bedded = [*render, "--bed", "surf"]
+    subprocess.run(bedded, check=True, capture_output=True)  # its loop and voice sample: warm
+    (warm, warm_mb), (paced, _), (encode, _), (bed, bed_mb) = interleaved(
         [
             lambda _: render,
             lambda n: [*render, "--pace", f"0.8{n}"],  # a pace, so a timeline, not seen before
             lambda _: baseline_encode(wav, work / f"{name}-base.mp3"),
+            lambda _: bedded,  # issue 16: the same warm render with a sound bed
         ],
         repeat,
     )
@@ -185,6 +189,9 @@ def bench(name: str, session: str, work: Path, naive: bool, repeat: int) -> dict
         "espeak_s": espeak,
         "warm_ratio": warm / encode,
         "cold_ratio": cold / (espeak + encode),
+        "bed_s": bed,
+        "bed_peak_mb": bed_mb,
+        "bed_ratio": bed / warm,
     }
     if naive:
         result = subprocess.run(
@@ -353,6 +360,14 @@ def main() -> None:
         peaks = {row["session"]: row["peak_mb"] for row in rows}
         ratio = peaks["generated-120"] / peaks["generated-10"]
         print(f"\npeak memory, 2 hours against 10 minutes: {ratio:.2f}x (target at most 1.3x)")
+        bed_peaks = {row["session"]: row["bed_peak_mb"] for row in rows}
+        bed_ratio = bed_peaks["generated-120"] / bed_peaks["generated-10"]
+        print(
+            f"with --bed surf: peak memory, 2 hours against 10 minutes: {bed_ratio:.2f}x; warm "
+            "render with the bed against without: "
+            + ", ".join(f"{row['bed_ratio']:.2f}x ({row['session']})" for row in rows)
+            + " (target at most 1.25x)"
+        )
         print(
             "warm render target: at most 1.3x ffmpeg-only encode; cold render target: at most "
             "1.5x (espeak-ng CLI on all cores + that encode)"
@@ -374,6 +389,9 @@ def print_row(row: dict[str, float | str], header: bool) -> None:
         "espeak_s",
         "warm_ratio",
         "cold_ratio",
+        "bed_s",
+        "bed_peak_mb",
+        "bed_ratio",
         "naive_join_s",
     ]
     if header:

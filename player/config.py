@@ -35,6 +35,9 @@ KEYS = (
     "bells",
     "breath_tones",
     "delay",
+    "bed",
+    "bed_level",
+    "bed_breath",
 )
 
 

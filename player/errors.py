@@ -112,6 +112,10 @@ class CannotListen(PracticeError):
     exit_code = EXIT_IO
 
 
+class BedFileProblem(PracticeError):
+    """The file given as a sound bed is missing, not a file, not audio, too short or silent."""
+
+
 class RenderStopped(PracticeError):
     """Another part of the program asked this render to stop."""
 

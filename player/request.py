@@ -18,6 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from player.errors import BadValue, MissingDependency, PracticeError, UsageProblem
+from player.session.bed import (
+    BED_SOUNDS,
+    MAX_BED_LEVEL_DB,
+    MIN_BED_LEVEL_DB,
+    BedSpec,
+)
 from player.session.durations import DurationError, parse_duration
 from player.session.script import TAGS, Tag
 from player.session.timeline import (
@@ -141,6 +147,36 @@ def read_rate(text: str) -> int:
     return rate
 
 
+def read_bed(text: str) -> str | None:
+    """A built-in bed (surf, drone, brown) in any case, `off` (None), or an audio file's path,
+    made absolute so that a remembered place finds it from anywhere. Whether the file is
+    there and holds sound is checked where the bed is made (exit 1, as for a voice model)."""
+    name = text.strip().lower()
+    if name == "off":
+        return None
+    if name in BED_SOUNDS:
+        return name
+    if not text.strip():
+        raise BadValue(f"give a bed: {', '.join(BED_SOUNDS)}, off, or an audio file")
+    return str(Path(text).expanduser().absolute())
+
+
+def read_bed_level(text: str) -> int:
+    """How many dB below the voice the bed sits in silences: a whole number in range."""
+    try:
+        level = int(str(text).strip().removeprefix("-"))
+    except ValueError:
+        raise BadValue(
+            f"{text!r} is not a whole number of dB below the voice, such as 30"
+        ) from None
+    if not MIN_BED_LEVEL_DB <= level <= MAX_BED_LEVEL_DB:
+        raise BadValue(
+            f"{level} is not in the range {MIN_BED_LEVEL_DB}<=x<={MAX_BED_LEVEL_DB}: give the "
+            f"dB below the voice, {MIN_BED_LEVEL_DB} (louder) to {MAX_BED_LEVEL_DB} (softer)"
+        )
+    return level
+
+
 @dataclass(frozen=True)
 class VoiceChoice:
     """Which voice speaks: an espeak-ng or Piper voice by name, at a rate; a Piper model
@@ -189,6 +225,10 @@ TIMING_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The options that choose the bed: typing any of them again on --resume gives the bed as typed.
+BED_OPTIONS = frozenset({"bed", "bed_level", "bed_breath"})
+
+
 @dataclass(frozen=True)
 class Request:
     """Everything a command was asked, made once from its options (the config file's values
@@ -202,6 +242,7 @@ class Request:
     cues_file: Path | None = None  # render: also write the spoken cues as WebVTT here
     delay_ms: int = 0  # play: the settling-in before the first bell
     resume: bool = False  # play: start again at the step where the session stopped
+    bed: BedSpec | None = None  # the sound bed under the voice; None: none (--bed off)
     given: frozenset[str] = frozenset()  # the options typed on the command line, by name
 
     def __post_init__(self) -> None:
@@ -225,9 +266,12 @@ class Request:
             return self.length_ms
         return None if "pace" in self.given or self.resume else written_ms
 
-    def resumed(self, timing: TimingOptions, voice: VoiceChoice) -> Request:
-        """Going on from a place played with `timing` and `voice`: the remembered options,
-        except those typed again. No length: the fit is in the remembered timing."""
+    def resumed(
+        self, timing: TimingOptions, voice: VoiceChoice, bed: BedSpec | None = None
+    ) -> Request:
+        """Going on from a place played with `timing`, `voice` and `bed` (its level as last
+        changed by the keys): the remembered options, except those typed again (any of the
+        bed's options typed gives the bed as typed). No length: the fit is in the timing."""
         merged = timing
         for option, names in TIMING_FIELDS.items():
             if option in self.given:
@@ -236,6 +280,7 @@ class Request:
         return replace(
             self,
             timing=merged,
+            bed=self.bed if BED_OPTIONS & given else bed,
             voice=VoiceChoice(
                 name=self.voice.name if "voice" in given else voice.name,
                 rate=self.voice.rate if "rate" in given else voice.rate,

@@ -59,6 +59,8 @@ PLAY_KEYS = {  # as play --help shows them: the bytes each is, the command it gi
     "n or →": ([b"n", b"\x1b[C"], "next"),
     "p or ←": ([b"p", b"\x1b[D"], "previous"),
     "+ and -": ([b"+", b"-"], None),
+    "] and [": ([b"]", b"["], None),
+    "m": ([b"m"], "bed_mute"),
     "q": ([b"q"], "quit"),
 }
 
@@ -70,9 +72,13 @@ def test_play_help_lists_every_key_the_console_reads(run_in_process):
         if command:
             assert console.commands_in(b"".join(typed)) == [command] * len(typed)
     assert console.commands_in(b"+-") == ["faster", "slower"]
+    assert console.commands_in(b"][") == ["bed_louder", "bed_softer"]
     assert any("twice within 1.5 s" in line for line in lines)
     # every command the console knows has its key in the help
-    assert set(console.KEYS.values()) == {"pause", "next", "previous", "faster", "slower", "quit"}
+    assert set(console.KEYS.values()) == {
+        *("pause", "next", "previous", "faster", "slower", "quit"),
+        *("bed_louder", "bed_softer", "bed_mute"),
+    }
 
 
 @pytest.fixture

@@ -84,6 +84,35 @@ def resample_command(rate: int, to_rate: int = SAMPLE_RATE, channels: int = 1) -
     ]  # fmt: skip
 
 
+def source_command(graph: str, seconds: float) -> list[str]:
+    """`seconds` of the lavfi source graph `graph` (ffmpeg's own generators and filters,
+    such as anoisesrc) as session PCM on stdout: a sound bed made offline."""
+    return [
+        PROGRAM, "-hide_banner", "-nostdin", "-loglevel", "error",
+        "-f", "lavfi", "-i", graph, "-t", f"{seconds:g}", *pcm_format(), STDOUT,
+    ]  # fmt: skip
+
+
+def decode_command(path: str, max_seconds: float) -> list[str]:
+    """The first audio stream of the file at `path`, at most `max_seconds` of it, as session
+    PCM on stdout (mixed down to mono and resampled): a user's sound bed."""
+    return [
+        PROGRAM, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path,
+        "-map", "0:a:0", "-t", f"{max_seconds:g}", *pcm_format(), STDOUT,
+    ]  # fmt: skip
+
+
+def generate(graph: str, seconds: float) -> bytes:
+    """Session PCM made by ffmpeg's sources (source_command); PracticeError when it fails."""
+    return _run_once(source_command(graph, seconds), b"", "make the sound bed", FFMPEG_FIX)
+
+
+def decode(path: str, max_seconds: float, doing: str, fix: str) -> bytes:
+    """Session PCM of an audio file (decode_command); an error says ffmpeg could not
+    `doing`, with ffmpeg's own last word, then `fix`."""
+    return _run_once(decode_command(path, max_seconds), b"", doing, fix)
+
+
 def has_encoder(name: str = MP3_ENCODER) -> bool:
     """Whether this ffmpeg has the encoder `name` (`ffmpeg -encoders` lists it). Raises
     MissingDependency without ffmpeg, PracticeError when it cannot say."""

@@ -72,6 +72,7 @@ class Mastered:
 
     paths: Mapping[str, Path]
     bells: Path
+    gain_db: float = 0.0  # the voice's gain: a bed under it is raised as much (audio/bed.py)
 
 
 @contextmanager
@@ -95,7 +96,7 @@ def mastered(
         ]
         background = _Background(_missing(clips), gain_db, spill)
         try:
-            yield Mastered(_WhenReady(paths, background), bell_folder)
+            yield Mastered(_WhenReady(paths, background), bell_folder, gain_db)
         except BaseException:
             background.close(report=False)  # the render's own error (or Ctrl-C) is the one
             raise

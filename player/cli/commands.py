@@ -113,6 +113,8 @@ Keys, on a terminal:
   n or →   the next step
   p or ←   the step again (twice within 1.5 s: the step before)
   + and -  faster or slower, by 0.1
+  ] and [  the bed (--bed) louder or softer, by 3 dB
+  m        mute the bed, and bring it back
   q        quit (--resume goes on from the step)
   any key  at the end of an open rest: go on"""
 
@@ -202,6 +204,7 @@ def check(files: tuple[Path, ...]) -> int:
     epilog=_examples(
         "practice show healthy-spine --cues brief",
         "practice show low-back-release --length 20m --json",
+        "practice show healthy-spine --bed drone --json",
     )
 )
 @click.argument("session")
@@ -223,6 +226,7 @@ def show(request: Request, as_json: bool) -> None:
     epilog=_examples(
         "practice render healthy-spine --pace slow -o spine.mp3",
         "practice render healthy-spine --cues brief --cues spine.vtt",
+        "practice render healthy-spine --bed surf -o spine.mp3",
         "practice render --all -o sessions",
     ),
 )
@@ -358,6 +362,7 @@ def _report_written(out: Path, compiled: Compiled, chapters_file: Path | None = 
     + "\n\n"
     + _examples(
         "practice play healthy-spine --delay 10s",
+        "practice play healthy-spine --bed surf --bed-level 34",
         "practice play healthy-spine --resume",
         "practice play compose:lower-back:20m:seed=7",
     ),
@@ -858,11 +863,11 @@ def _compile(request: Request, cache: SpeechCache | None = None, master: bool = 
     if cache is None:
         with usable_cache(SpeechCache(default_cache_dir(request.cache_dir))) as store:
             compiled = compile_session(
-                script, timing, settings, store, _synthesis_progress(), length
+                script, timing, settings, store, _synthesis_progress(), length, bed=request.bed
             )
     else:
         compiled = compile_session(
-            script, timing, settings, cache, _synthesis_progress(), length, master
+            script, timing, settings, cache, _synthesis_progress(), length, master, request.bed
         )
     _report_fit(compiled)
     return compiled

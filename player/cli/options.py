@@ -24,6 +24,8 @@ from player.request import (
     Request,
     VoiceChoice,
     check_voice,
+    read_bed,
+    read_bed_level,
     read_bells,
     read_breath,
     read_cue_amount,
@@ -33,6 +35,14 @@ from player.request import (
     read_pace,
     read_rate,
     read_tags,
+)
+from player.session.bed import (
+    BED_SOUNDS,
+    DEFAULT_BED_LEVEL_DB,
+    MAX_BED_LEVEL_DB,
+    MIN_BED_LEVEL_DB,
+    BedSpec,
+    breathes_by_default,
 )
 from player.session.script import TAGS, Tag
 from player.session.timeline import (
@@ -165,6 +175,30 @@ class RateType(click.IntRange):
         return _read(read_rate, value, param, ctx)
 
 
+class BedType(_ParamType):
+    """A built-in bed, off, or an audio file: the sound under the voice."""
+
+    name = "|".join((*BED_SOUNDS, "off", "FILE"))
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | None:
+        if value is None:
+            return None
+        return _read(read_bed, value, param, ctx)
+
+
+class BedLevelType(_ParamType):
+    """dB below the voice, in range (shown in --help)."""
+
+    name = f"{MIN_BED_LEVEL_DB}-{MAX_BED_LEVEL_DB}"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return _read(read_bed_level, value, param, ctx)
+
+
 def _split_cues(ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> str:
     """Keep the amount under `cues`; a .vtt path goes to `cues_file` (render only: the
     other commands' CuesType refuses one)."""
@@ -235,6 +269,30 @@ def _timing_options(command: Command, cues_file: bool) -> Command:
                 default="normal",
                 show_default=True,
                 help="How loud the bells are.",
+            ),
+            click.option(
+                "--bed",
+                type=BedType(),
+                metavar="[surf|drone|brown|off|FILE]",
+                default="off",
+                show_default=True,
+                help="A sound under the voice, e.g. surf (slow waves), drone (a soft chord), "
+                "brown (noise), or an audio file, looped; ducked under speech.",
+            ),
+            click.option(
+                "--bed-level",
+                type=BedLevelType(),
+                metavar="DB",
+                default=DEFAULT_BED_LEVEL_DB,
+                show_default=True,
+                help=f"How far below the voice the bed sits in silences, e.g. 35 for softer "
+                f"({MIN_BED_LEVEL_DB} to {MAX_BED_LEVEL_DB} dB).",
+            ),
+            click.option(
+                "--bed-breath/--no-bed-breath",
+                default=None,
+                help="The bed swells with each inhale and ebbs with each exhale, e.g. "
+                "--no-bed-breath for surf's own waves (default: on for surf only).",
             ),
         )
     ):
@@ -335,6 +393,9 @@ REQUEST_PARAMS = frozenset(
         "cache_dir",
         "delay",
         "resume",
+        "bed",
+        "bed_level",
+        "bed_breath",
     }
 )
 
@@ -409,7 +470,20 @@ def request_from(ctx: click.Context, values: dict[str, Any]) -> Request:
         cues_file=values.get("cues_file"),
         delay_ms=values.get("delay", 0),
         resume=bool(values.get("resume")),
+        bed=_bed(values),
         given=given,
+    )
+
+
+def _bed(values: dict[str, Any]) -> BedSpec | None:
+    sound = values.get("bed")
+    if sound is None:
+        return None
+    breath = values.get("bed_breath")
+    return BedSpec(
+        sound,
+        values.get("bed_level", DEFAULT_BED_LEVEL_DB),
+        breathes_by_default(sound) if breath is None else bool(breath),
     )
 
 

@@ -106,6 +106,12 @@ class SpeechAhead:
             raise TimeoutError(text)
         return length
 
+    def clip_path(self, text: str) -> Path:
+        """Where `text`'s clip is, waiting for it to be made."""
+        self.clip_ms(text)
+        with self._changed:
+            return self._paths[text]
+
     def timeline(self, pace: float) -> Final:
         """The session at `pace`, final up to the first cue not synthesized yet."""
         with self._changed:

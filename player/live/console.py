@@ -42,8 +42,15 @@ KEYS: dict[bytes, Command] = {
     b"_": "slower",
     b"q": "quit",
     b"Q": "quit",
+    b"]": "bed_louder",
+    b"[": "bed_softer",
+    b"m": "bed_mute",
+    b"M": "bed_mute",
 }
-HELP = "space pause/resume · n/→ next step · p/← restart step (twice: previous) · +/- pace · q quit"
+HELP = (
+    "space pause/resume · n/→ next step · p/← restart step (twice: previous) · +/- pace · "
+    "]/[ bed louder/softer · m mute bed · q quit"
+)
 
 ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J"  # alternate screen, cursor hidden
 LEAVE = "\x1b[?25h\x1b[?1049l"
@@ -102,6 +109,7 @@ def screen_lines(status: Status, width: int) -> list[str]:
         f"  {breath}",
         "",
         f"  {times}   {state}".rstrip(),
+        *([f"  bed: {status.bed} (]/[ louder/softer, m mute)"] if status.bed else []),
         f"  next: {status.next_cue}" if status.next_cue else "",
         "",
         HELP,

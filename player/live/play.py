@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from player import interrupt
+from player.audio.bed import CALIBRATION_TEXT, Bed, bed_loop, check_bed, voice_level_dbfs
 from player.errors import BadValue
 from player.journal.recording import now
 from player.live import resume
@@ -28,9 +29,10 @@ from player.live.console import Console, terminal_attached
 from player.live.device import SimpleaudioOutput
 from player.live.feedback import ask_rating, record_play
 from player.live.heard import HeardOutput
-from player.live.scheduler import Command, Outcome, Player
+from player.live.scheduler import BedLevel, Command, Outcome, Player
 from player.pipeline import Compiled, compile_session
-from player.request import Request, VoiceChoice, check_voice
+from player.request import BED_OPTIONS, Request, VoiceChoice, check_voice
+from player.session.bed import DEFAULT_BED_LEVEL_DB
 from player.session.library import resolve
 from player.session.script import Script, load_script
 from player.session.timeline import CUE_GAP_MS, Event, Timeline, TimingOptions, build_timeline
@@ -76,7 +78,7 @@ def play(
     session = request.session
     path = resolve(session)
     script = load_script(path)
-    request, start_step = _with_place(request, path, script)
+    request, start_step, bed_muted = _with_place(request, path, script)
     settings = request.voice.settings()
     started_at = now()  # for the journal
     # counts the session's time heard, for the journal (the settling-in is not the session)
@@ -96,14 +98,18 @@ def play(
         timing = replace(timing, open_rests=keyboard)  # with no keyboard, no wait for a key
         text = _prelude_text(script, timing, start_step, request)
         extra = {text: SETTLING} if text else {}
+        if request.bed is not None:
+            check_bed(request.bed)
+            extra[CALIBRATION_TEXT] = "the voice's level for the bed"
         with SpeechAhead(script, timing, settings, cache, extra, start_step) as ahead:
             prelude = (
                 _prelude(text, ahead.clip_ms(text), request.delay_ms, timing) if text else None
             )
+            bed = _bed(request, ahead, cache)
 
             def remember(step: int) -> None:
                 played = replace(timing, pace=player.target_pace)
-                resume.save(_place(path, request, step, played))
+                resume.save(_place(path, request, step, played, player.bed_level))
 
             player = Player(
                 ahead,
@@ -113,6 +119,8 @@ def play(
                 prelude=prelude,
                 start_step=start_step,
                 on_step=remember,
+                bed=bed,
+                bed_level=BedLevel(request.bed.level_db, bed_muted) if request.bed else None,
             )
             console = (
                 Console(player.status, commands.queue, stdin, stdout)
@@ -141,17 +149,28 @@ def play(
     return outcome
 
 
-def _with_place(request: Request, path: Path, script: Script) -> tuple[Request, int]:
+def _bed(request: Request, ahead: SpeechAhead, cache: SpeechCache) -> Bed | None:
+    """The bed under the session, at the level of the voice (its sample made first)."""
+    if request.bed is None:
+        return None
+    loop = bed_loop(request.bed, cache.beds)
+    return Bed(request.bed, loop, voice_level_dbfs(ahead.clip_path(CALIBRATION_TEXT)))
+
+
+def _with_place(request: Request, path: Path, script: Script) -> tuple[Request, int, bool]:
     """With --resume: the remembered step and options, except those given anew (the request
-    refused, when it was made, the options that would change which steps there are)."""
+    refused, when it was made, the options that would change which steps there are), and
+    whether the bed was muted."""
     if not request.resume:
-        return request, 0
+        return request, 0, False
     place = resume.load(path)
     if place is None:
         log.warning("no stopped practice of %s to resume: starting from the beginning", path)
-        return replace(request, resume=False), 0
+        return replace(request, resume=False), 0, False
     model = Path(place.voice_model) if place.voice_model else None
-    resumed = request.resumed(place.timing, VoiceChoice(place.voice, place.rate, model))
+    voice = VoiceChoice(place.voice, place.rate, model)
+    resumed = request.resumed(place.timing, voice, place.bed_spec)
+    muted = place.bed_muted and not (BED_OPTIONS & request.given)
     outline = build_timeline(script, resumed.timing, lambda text: PLACEHOLDER_MS)
     last_step = max(event.step for event in outline.events)
     if place.step > last_step:  # a hand-edited place: it would end the session at once
@@ -159,7 +178,7 @@ def _with_place(request: Request, path: Path, script: Script) -> tuple[Request, 
             resume.place_file(path), f"step {place.step} is past the last step, {last_step}"
         )
     _check_remembered_voice(resumed, path)
-    return resumed, place.step
+    return resumed, place.step, muted
 
 
 def _check_remembered_voice(resumed: Request, path: Path) -> None:
@@ -174,7 +193,9 @@ def _check_remembered_voice(resumed: Request, path: Path) -> None:
         raise resume.unusable(resume.place_file(path), f"{key}: {err.message}") from None
 
 
-def _place(path: Path, request: Request, step: int, timing: TimingOptions) -> resume.Place:
+def _place(
+    path: Path, request: Request, step: int, timing: TimingOptions, bed: BedLevel
+) -> resume.Place:
     voice = request.voice
     return resume.Place(
         script=str(path.resolve()),
@@ -183,6 +204,10 @@ def _place(path: Path, request: Request, step: int, timing: TimingOptions) -> re
         voice=voice.name,
         rate=voice.rate,
         voice_model=str(voice.model) if voice.model else None,
+        bed=request.bed.sound if request.bed else None,
+        bed_level_db=bed.level_db if request.bed else DEFAULT_BED_LEVEL_DB,
+        bed_breath=request.bed.breath if request.bed else False,
+        bed_muted=bed.muted,
     )
 
 

@@ -24,6 +24,7 @@ from player.atomic import write_text_atomically
 from player.errors import BadValue, PlaceProblem, quoted_key
 from player.paths import state_dir
 from player.reading import FileTooLarge, NotARegularFile, read_regular_file
+from player.session.bed import DEFAULT_BED_LEVEL_DB, BedSpec
 from player.session.timeline import TimingOptions
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,17 @@ class Place:
     voice: str
     rate: int
     voice_model: str | None = None
+    # the sound bed (None: none), its level as the keys left it, and whether it was muted
+    bed: str | None = None
+    bed_level_db: int = DEFAULT_BED_LEVEL_DB
+    bed_breath: bool = False
+    bed_muted: bool = False
+
+    @property
+    def bed_spec(self) -> BedSpec | None:
+        if self.bed is None:
+            return None
+        return BedSpec(self.bed, self.bed_level_db, self.bed_breath)
 
 
 def unusable(path: Path, why: str) -> PlaceProblem:
@@ -100,6 +112,8 @@ def load(script: Path) -> Place | None:
 
 
 _PLACE_FIELDS = frozenset({"format", *(field.name for field in fields(Place))})
+# fields a place written before the bed existed lacks: their defaults stand in
+_OPTIONAL_FIELDS = frozenset({"bed", "bed_level_db", "bed_breath", "bed_muted"})
 # open_rests is not kept: it says whether this play has a keyboard, not what was chosen
 _TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions)) - {"open_rests"}
 
@@ -107,7 +121,8 @@ _TIMING_FIELDS = frozenset(field.name for field in fields(TimingOptions)) - {"op
 def _checked(data: Any) -> Place:
     """The place in a record, each value checked by the reader of its option (player.request,
     as the command line is); ValueError saying what is wrong."""
-    record = _object(data, _PLACE_FIELDS, "")
+    record = _object(data, _PLACE_FIELDS, "", _OPTIONAL_FIELDS)
+    record = {**_BED_DEFAULTS, **record}
     timing = _object(record["timing"], _TIMING_FIELDS, "timing: ")
     if record["format"] != FORMAT:
         raise ValueError(f"format: not {FORMAT}")
@@ -133,6 +148,7 @@ def _checked(data: Any) -> Place:
         if breath[0] is not None and breath[1] is not None
         else (None, None)
     )
+    bed = _typed(record, "bed", str, type(None))
     return Place(
         script=_typed(record, "script", str),
         step=step,
@@ -149,16 +165,28 @@ def _checked(data: Any) -> Place:
         voice=_typed(record, "voice", str),
         rate=_read(request.read_rate, "rate", str(_typed(record, "rate", int))),
         voice_model=str(Path(voice_model)) if voice_model else None,
+        bed=_read(request.read_bed, "bed", bed) if bed else None,
+        bed_level_db=_read(
+            request.read_bed_level, "bed_level_db", str(_typed(record, "bed_level_db", int))
+        ),
+        bed_breath=_typed(record, "bed_breath", bool),
+        bed_muted=_typed(record, "bed_muted", bool),
     )
 
 
-def _object(data: Any, names: frozenset[str], where: str) -> dict[str, Any]:
+_BED_DEFAULTS = {"bed": None, "bed_level_db": DEFAULT_BED_LEVEL_DB, "bed_breath": False,
+                 "bed_muted": False}  # fmt: skip
+
+
+def _object(
+    data: Any, names: frozenset[str], where: str, optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{where}not the JSON object the player writes")
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{where}unknown field {quoted_key(unknown[0])}")
-    missing = sorted(names - set(data))
+    missing = sorted(names - optional - set(data))
     if missing:
         raise ValueError(f"{where}{missing[0]} is missing")
     return data

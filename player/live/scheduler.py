@@ -24,14 +24,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
-from player.audio.pcm import frames_between, silence
+from player.audio.pcm import frame_at, frames_between, silence
 from player.live.device import Output, Playing
+from player.session.bed import MAX_BED_LEVEL_DB, MIN_BED_LEVEL_DB
 from player.session.timeline import MAX_PACE, MIN_PACE, Event, Phase, Timeline
 
 log = logging.getLogger(__name__)
 
 # "other": any other key, which ends an open rest and does nothing else
-Command = Literal["pause", "next", "previous", "faster", "slower", "quit", "other"]
+Command = Literal[
+    "pause",
+    "next",
+    "previous",
+    "faster",
+    "slower",
+    "quit",
+    "other",
+    "bed_louder",
+    "bed_softer",
+    "bed_mute",
+]
 Outcome = Literal["finished", "quit"]
 
 CHUNK_MS = 3_000  # silence is played in pieces of about this length
@@ -45,6 +57,7 @@ MAX_OPEN_PIECES = 8  # a piece sounds out a moment after the next starts; more a
 STALL_POLL_S = 0.05
 OPEN_REST_BELL_S = 180.0  # during an open rest, a soft bell this often: the session is here
 OPEN_REST_MAX_S = 30 * 60.0  # an open rest nobody ends (asleep, away) goes on by itself
+BED_STEP_DB = 3  # the bed keys move its level by this much, from the next piece
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,27 @@ class Material(Protocol):
     def soft_bell(self) -> bytes:
         """The reminder struck now and then while an open rest waits (empty: no bells)."""
         ...
+
+
+class BedUnder(Protocol):
+    """The sound bed, added under a piece of the session (player.audio.bed.Bed)."""
+
+    def under(
+        self,
+        pcm: bytes,
+        timeline: Timeline,
+        start_frame: int,
+        level_db: int | None = None,
+        fade_in: bool = False,
+    ) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class BedLevel:
+    """The bed as the keys left it: its level in dB below the voice, and whether it is muted."""
+
+    level_db: int
+    muted: bool = False
 
 
 class Commands(Protocol):
@@ -104,6 +138,7 @@ class Status:
     paused: bool
     settling_left_ms: int | None  # during the settling-in before the first bell
     resting: bool = False  # an open rest waits for a key
+    bed: str = ""  # the bed's level as the keys left it, when a bed plays
 
 
 @dataclass(frozen=True)
@@ -129,6 +164,8 @@ class Player:
         start_step: int = 0,
         on_step: Callable[[int], None] = lambda step: None,
         clock: Callable[[], float] = time.monotonic,
+        bed: BedUnder | None = None,
+        bed_level: BedLevel | None = None,
     ) -> None:
         self.material = material
         self.output = output
@@ -153,6 +190,10 @@ class Player:
         self._last_previous: tuple[float, int] | None = None
         self._open_end: int | None = None  # where the open rest just sent to the device ends
         self.resting = False
+        # the bed under the session (never under the settling-in), its level set by the keys
+        self.bed = bed
+        self.bed_level = bed_level or BedLevel(0)
+        self._bed_next: int | None = None  # where the bed goes on without fading in again
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -199,6 +240,14 @@ class Player:
         if piece is None:  # the next cue is still being synthesized
             return self._stall()
         pcm = b"".join(self._piece_pcm(piece))  # prepared before its time comes
+        bedded = self.bed is not None and not self.in_prelude and not self.bed_level.muted
+        if self.bed is not None and bedded:
+            # the bed at the piece's own frames: the same samples a render adds there; it
+            # fades in where it does not go on from the piece before (a resume, a skip, the
+            # end of a pause or of a mute), except at the start, which has its own fade
+            jump = piece.start_ms > 0 and piece.start_ms != self._bed_next
+            start = frame_at(piece.start_ms)
+            pcm = self.bed.under(pcm, self.timeline, start, self.bed_level.level_db, jump)
         if self._anchor:
             self._anchor = False
             self.origin = self.clock() - piece.start_ms / 1000
@@ -219,6 +268,7 @@ class Player:
                 len(self._playing),
             )
         self._playing.append(self.output.play(pcm))
+        self._bed_next = piece.end_ms if bedded else None
         late = self.clock() - due  # opening the device counts: the sound starts after it
         if late > LATE_NOTE_S:
             log.debug("the piece at %s started %d ms late", _clock(piece.start_ms), late * 1000)
@@ -352,12 +402,27 @@ class Player:
             self._skip(forward=True)
         elif command == "previous":
             self._skip(forward=False)
+        elif command in ("bed_louder", "bed_softer", "bed_mute"):
+            self._change_bed(command)
         elif command in ("faster", "slower"):
             change = PACE_STEP if command == "faster" else -PACE_STEP
             pace = round(min(MAX_PACE, max(MIN_PACE, self.target_pace + change)), 2)
             if pace != self.target_pace:
                 self.target_pace = pace
                 log.debug("pace %.2f from the next breath", pace)
+
+    def _change_bed(self, command: Command) -> None:
+        """Louder, softer (either unmutes) or mute and unmute the bed, from the next piece."""
+        if self.bed is None:
+            return
+        now = self.bed_level
+        if command == "bed_mute":
+            self.bed_level = BedLevel(now.level_db, not now.muted)
+        else:
+            step = -BED_STEP_DB if command == "bed_louder" else BED_STEP_DB
+            level = min(MAX_BED_LEVEL_DB, max(MIN_BED_LEVEL_DB, now.level_db + step))
+            self.bed_level = BedLevel(level)
+        log.debug("the bed %s from the next piece", _bed_words(self.bed_level))
 
     def _toggle_pause(self) -> None:
         if self.paused:
@@ -465,6 +530,8 @@ class Player:
             _clock(start),
         )
         self.origin += (self.cursor - start) / 1000
+        if self._bed_next == self.cursor:
+            self._bed_next = start  # the same breath at a new pace: the bed goes straight on
         self.timeline, self.cursor = final.timeline, start
         return None
 
@@ -505,9 +572,14 @@ class Player:
         if prelude:
             session = self._final(self.target_pace).timeline
             left = max(0, timeline.duration_ms - position)
-            return _settling_status(session, self.target_pace, self.paused, left)
-        status = status_at(timeline, position, self.target_pace, self.paused)
-        return replace(status, resting=True) if self.resting else status
+            status = _settling_status(session, self.target_pace, self.paused, left)
+        else:
+            status = status_at(timeline, position, self.target_pace, self.paused)
+        if self.resting:
+            status = replace(status, resting=True)
+        if self.bed is None:
+            return status
+        return replace(status, bed=_bed_words(self.bed_level))
 
     @property
     def step(self) -> int:
@@ -680,6 +752,10 @@ def _starts(timeline: Timeline) -> list[int]:
         cached = (timeline, [event.start_ms for event in timeline.events])
         _STARTS[id(timeline)] = cached
     return cached[1]
+
+
+def _bed_words(level: BedLevel) -> str:
+    return "muted" if level.muted else f"{level.level_db} dB below the voice"
 
 
 def _clock(ms: int) -> str:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from player.errors import ScriptProblems
+from player.session.bed import BedSpec
 from player.session.script import (
     DURATION_PLACEHOLDER,
     MAX_UNANNOUNCED_MS,
@@ -134,17 +135,22 @@ class Timeline:
     # The options that built it (pace, breath, steps left out by a fit, ...): whoever holds a
     # timeline knows its pace without keeping it beside. Not part of `show --json`.
     options: TimingOptions = field(default_factory=TimingOptions)
+    # The sound bed mixed under the voice (--bed), set by whoever asked for one; none: silence.
+    bed: BedSpec | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """The public `practice show --json` shape (documented in the README); the options
-        are not in it."""
-        return {
+        are not in it. `bed` is there only when a bed plays."""
+        shape = {
             "title": self.title,
             "duration_ms": self.duration_ms,
             "bells": self.bells,
             "chapters": [asdict(chapter) for chapter in self.chapters],
             "events": [asdict(event) for event in self.events],
         }
+        if self.bed is not None:
+            shape["bed"] = self.bed.to_json_dict()
+        return shape
 
 
 ClipLengths = Mapping[str, int] | Callable[[str], int]

@@ -7,6 +7,7 @@ the one place that knows the cache's layout:
                                  player cleans or clears only a folder that has it
     ab/abcdef….wav               a clip, named by its key
     bells/NAME-VERSION.wav       the bells, made in code
+    beds/NAME-VERSION.wav        the built-in sound beds' loops, made by ffmpeg
     mastered/vN-+G.GGdB/…        clips and bells mastered for MP3 at a voice's gain G
     loudness/voice-….json        a voice's measured gain
 
@@ -46,6 +47,7 @@ TAG_TEXT = (
     "# again when needed.\n"
 )
 BELLS_FOLDER = "bells"
+BEDS_FOLDER = "beds"
 MASTERED_FOLDER = "mastered"
 LOUDNESS_FOLDER = "loudness"
 MAX_GAIN_DB = 20.0  # a recorded gain beyond this is damage, not a measurement
@@ -54,6 +56,7 @@ MAX_GAIN_DB = 20.0  # a recorded gain beyond this is damage, not a measurement
 _CLIP = re.compile(r"[0-9a-f]{64}\.wav")
 _CLIP_FOLDER = re.compile(r"[0-9a-f]{2}")
 _BELL = re.compile(r"(start|section|end)-[0-9a-f]+\.wav")
+_BED = re.compile(r"(surf|drone|brown)-[0-9a-f]+\.wav")
 _MASTERED_GAIN = re.compile(r"v\d+-[+-]\d+\.\d\ddB")
 _LOUDNESS = re.compile(r"voice-[^/]*-v\d+\.json")
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.(\d+-\d+\.tmp|[A-Za-z0-9_]+\.part)")
@@ -117,6 +120,10 @@ class SpeechCache:
     @property
     def bells(self) -> Path:
         return self.root / BELLS_FOLDER
+
+    @property
+    def beds(self) -> Path:
+        return self.root / BEDS_FOLDER
 
     @property
     def mastered(self) -> Path:
@@ -284,6 +291,7 @@ def _is_made_folder(relative: Path) -> bool:
     if len(parts) == 1:
         return bool(_CLIP_FOLDER.fullmatch(parts[0])) or parts[0] in (
             BELLS_FOLDER,
+            BEDS_FOLDER,
             MASTERED_FOLDER,
             LOUDNESS_FOLDER,
         )
@@ -301,6 +309,8 @@ def _is_entry_name(relative: Path) -> bool:
         return bool(_CLIP.fullmatch(name))
     if folders[-1] == BELLS_FOLDER and _is_made_folder(Path(*folders)):
         return bool(_BELL.fullmatch(name))
+    if folders == [BEDS_FOLDER]:
+        return bool(_BED.fullmatch(name))
     if folders == [LOUDNESS_FOLDER]:
         return bool(_LOUDNESS.fullmatch(name))
     if len(folders) == 2 and folders[0] == MASTERED_FOLDER:
