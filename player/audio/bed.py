@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player.audio import ffmpeg
-from player.audio.bed_envelope import FADE_FLOOR_DB, Envelope, bed_envelope
+from player.audio.bed_envelope import FADE_FLOOR_DB, Envelope, bed_envelope, segment_at
 from player.audio.pcm import (
     SAMPLE_RATE,
     SAMPLE_WIDTH,
@@ -363,7 +363,7 @@ def _blocks(envelope: Envelope, start: int, end: int) -> Iterator[tuple[int, int
         if end > frames[-1]:
             yield max(start, frames[-1]), end, gains[-1]
         return
-    index = _segment_at(frames, start)
+    index = segment_at(frames, start)
     position = start
     while position < end:
         x0, x1 = frames[index], frames[index + 1]
@@ -386,15 +386,3 @@ def _blocks(envelope: Envelope, start: int, end: int) -> Iterator[tuple[int, int
             position = stop
             block += 1
         index += 1
-
-
-def _segment_at(frames: tuple[int, ...], frame: int) -> int:
-    """The index of the straight piece of the envelope that holds `frame`."""
-    low, high = 0, len(frames) - 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        if frames[middle] <= frame:
-            low = middle
-        else:
-            high = middle
-    return low

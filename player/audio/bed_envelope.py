@@ -20,6 +20,7 @@ Bells and breath tones ring over the bed, which stays as it is under them.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Sequence
@@ -59,14 +60,13 @@ class Envelope:
             return gains[0]
         if frame >= frames[-1]:
             return gains[-1]
-        low, high = 0, len(frames) - 1
-        while high - low > 1:
-            middle = (low + high) // 2
-            if frames[middle] <= frame:
-                low = middle
-            else:
-                high = middle
-        return _between(frames[low], gains[low], frames[high], gains[high], frame)
+        low = segment_at(frames, frame)
+        return _between(frames[low], gains[low], frames[low + 1], gains[low + 1], frame)
+
+
+def segment_at(frames: tuple[int, ...], frame: float) -> int:
+    """The index of the straight piece of an envelope that holds `frame` (0 to len - 2)."""
+    return max(0, min(bisect.bisect_right(frames, frame) - 1, len(frames) - 2))
 
 
 def crest_db(level_db: float) -> float:
