@@ -37,6 +37,8 @@ from player.session.timeline import Chapter, clock
 SUFFIXES = (".mp3", ".wav")
 PART_MARKER = "render-"  # .NAME.PID.render-XXXX.mp3.part: the pid names the writer
 COPY_CHUNK = 1 << 20
+RELEASE_BYTES = 4 << 20  # reading an MP3's frame headers, the pages behind are let go this often
+CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")  # not Windows
 # LAME's delay (1,105 samples) and the padding of its last frame: an MP3's frames hold 1,300
 # to 1,600 samples more than its PCM here (a decoder trims them), never fewer
 MP3_EXTRA_FRAMES = 4
@@ -202,7 +204,12 @@ def _count_mp3_samples(data: mmap.mmap) -> int | None:
         position += _mp3_frame_length(int.from_bytes(data[position : position + 4])) or end
     lengths: dict[int, int | None] = {}  # by header: a constant bitrate has one or two
     frames = 0
+    released = 0  # the pages read past are let go: a 2-hour MP3 is 57 MB, the process small
     while position + 4 <= end:
+        if position - released >= RELEASE_BYTES and CAN_RELEASE:
+            upto = position - position % mmap.PAGESIZE
+            data.madvise(mmap.MADV_DONTNEED, released, upto - released)
+            released = upto
         header = int.from_bytes(data[position : position + 4])
         if header not in lengths:
             lengths[header] = _mp3_frame_length(header)

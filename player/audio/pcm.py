@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from player.reading import open_regular_file
+from player.reading import open_regular_file, read_at_most
 
 SAMPLE_RATE = 22_050
 SAMPLE_WIDTH = 2
@@ -149,7 +149,7 @@ def read_clip(path: Path) -> bytes | None:
     another format. Never blocks, and reads at most MAX_CLIP_BYTES."""
     try:
         with open_regular_file(path, MAX_CLIP_BYTES) as file:
-            blob = file.read(MAX_CLIP_BYTES + 1)
+            blob = read_at_most(file, MAX_CLIP_BYTES + 1)
     except OSError:  # absent, not a regular file, too large, unreadable
         return None
     data = blob[CLIP_HEADER_BYTES:]
