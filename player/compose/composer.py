@@ -519,16 +519,30 @@ def _too_little(request: ComposeRequest, library: Library) -> CannotCompose:
     possible = lengths_possible(request, library)
     avoided = f" while avoiding {', '.join(sorted(request.avoid))}" if request.avoid else ""
     session = SESSION_NAMES[request.focus]
+    drop = _tags_to_drop(request, library)
     if not possible:
         return CannotCompose(
             f"the pose library has too few poses for {session}{avoided}: "
-            "avoid fewer tags, or choose another focus"
+            + (f"{drop}, or choose another focus" if request.avoid else "choose another focus")
         )
     return CannotCompose(
         f"{session}{avoided} can last from {possible[0]} to {possible[-1]} "
         f"minutes, not {_minutes_words(request.length_ms)}: ask for a length in that range"
-        + (", or avoid fewer tags" if request.avoid else "")
+        + (f", or {drop}" if request.avoid else "")
     )
+
+
+def _tags_to_drop(request: ComposeRequest, library: Library) -> str:
+    """Which avoided tag, no longer avoided, lets the request be composed as asked: "stop
+    avoiding twist" (or "belly-down or twist"), else "avoid fewer tags"."""
+    freeing = [
+        tag
+        for tag in sorted(request.avoid)
+        if _composed(replace(request, avoid=request.avoid - {tag}), library) is not None
+    ]
+    if not freeing:
+        return "avoid fewer tags"
+    return f"stop avoiding {' or '.join(freeing)}"
 
 
 # -- writing the script --------------------------------------------------------------------------
