@@ -92,13 +92,7 @@ def rule_breaks(composition: Composition) -> list[str]:
     timeline = fitted_timeline(composition)
     if abs(timeline.duration_ms - request.length_ms) > 0.01 * request.length_ms:
         breaks.append(f"length {timeline.duration_ms} for {request.length_ms}")
-    sides = Counter(e.side for e in timeline.events if e.side)
-    side_ms = Counter()
-    for event in timeline.events:
-        if event.side:
-            side_ms[event.side] += event.duration_ms
-    if sides["right"] != sides["left"]:
-        breaks.append(f"sides unbalanced: {dict(sides)}")
+    breaks += side_breaks([(e.kind, e.side, e.duration_ms) for e in timeline.events])
     for section in script.sections:
         avoided = all_tags(section.steps) & request.avoid
         if avoided:
@@ -118,6 +112,24 @@ def rule_breaks(composition: Composition) -> list[str]:
     if roles[0] != "arrive" or roles[-1] != "rest":
         breaks.append(f"shape: {roles}")
     return breaks
+
+
+def side_breaks(events: list[tuple[str, str | None, int]]) -> list[str]:
+    """Whether the sides are balanced: the same cues said on each side, and each side as long
+    as the other but for its side words ("right" is longer to say than "left"; a reminder
+    that ends just before a breath's turn on one side and just after it on the other leaves
+    one more sliver of silence on that side, so silences are not counted one by one)."""
+    cues = Counter(side for kind, side, _ in events if side and kind != "silence")
+    length = Counter()
+    for _, side, ms in events:
+        if side:
+            length[side] += ms
+    found = []
+    if cues["right"] != cues["left"]:
+        found.append(f"sides unbalanced: {dict(cues)} cues")
+    if abs(length["right"] - length["left"]) > 0.03 * max(length.values(), default=0):
+        found.append(f"sides unbalanced: {dict(length)} ms")
+    return found
 
 
 # -- the library ---------------------------------------------------------------------------------
