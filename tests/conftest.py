@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -233,24 +233,36 @@ def run_cli(
     """Run `python -m player ARGS` in tmp_path with the shared cache; never a traceback."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environment = {
-            **os.environ,
-            "PRACTICE_CACHE_DIR": str(shared_cache_dir),
-            "PRACTICE_CONFIG": str(tmp_path / "no-preferences.toml"),  # never the user's own
-            **(env or {}),
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "player", *args],
-            capture_output=True,
-            text=True,
-            env=environment,
-            cwd=tmp_path,
-            timeout=300,
-        )
-        assert "Traceback" not in result.stderr + result.stdout
-        return result
+        return practice_process(args, tmp_path, shared_cache_dir, env)
 
     return run
+
+
+def practice_process(
+    args: Sequence[str],
+    cwd: Path,
+    cache: Path,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m player ARGS` run in `cwd` with the speech cache `cache` and no config file
+    of the user's; never a traceback."""
+    environment = {
+        **os.environ,
+        "PRACTICE_CACHE_DIR": str(cache),
+        "PRACTICE_CONFIG": str(cwd / "no-preferences.toml"),  # never the user's own
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "player", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=timeout_s,
+    )
+    assert "Traceback" not in result.stderr + result.stdout
+    return result
 
 
 @click.command(add_help_option=False, context_settings={"ignore_unknown_options": True})

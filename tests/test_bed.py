@@ -11,9 +11,7 @@ import array
 import itertools
 import json
 import math
-import os
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 
 from player.audio.pcm import SAMPLE_RATE, frame_at, read_wav_data
 
+from .conftest import practice_process
 from .test_library import loudness_of
 from .test_play import PLAY_CHECK, capture_config, no_traceback, practice, rendered, wait_for
 
@@ -34,21 +33,7 @@ SESSION = "healthy-spine"
 
 
 def run(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PRACTICE_CACHE_DIR": str(cache),
-        "PRACTICE_CONFIG": str(cwd / "no-config.toml"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "player", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
-    assert "Traceback" not in done.stderr + done.stdout
-    return done
+    return practice_process(args, cwd, cache, timeout_s=600)
 
 
 @pytest.fixture(scope="module")

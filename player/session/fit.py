@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from player.errors import CannotFit
-from player.session.script import Script, Section, Sides, Step
+from player.session.script import Script, Section, Sides, Step, step_lines
 from player.session.timeline import ClipLengths, Timeline, TimingOptions, build_timeline, clock
 
 MIN_FIT_PACE, MAX_FIT_PACE = 0.7, 1.3  # slower or faster than this stops feeling gentle
@@ -89,7 +89,8 @@ class _Chooser:
         self.clip_ms = clip_ms
         self.units = units
         self.section_units = [
-            [unit for unit in units if unit <= _lines(section.steps)] for section in script.sections
+            [unit for unit in units if unit <= step_lines(section.steps)]
+            for section in script.sections
         ]
 
     def timeline(self, pace: float, leave_out: frozenset[int]) -> Timeline:
@@ -105,7 +106,7 @@ class _Chooser:
         ]
         hollow = []
         for (index, section), chapter in zip(kept, timeline.chapters, strict=True):
-            if index == 0 or not _lines(section.steps) & leave_out:
+            if index == 0 or not step_lines(section.steps) & leave_out:
                 continue  # the first section holds the opening, and always stays
             cues = sum(
                 1
@@ -161,17 +162,6 @@ class _Chooser:
             if all(self.fits(fewer, target_ms)):
                 chosen = fewer
         return frozenset().union(*chosen)
-
-
-def _lines(steps: tuple[Step, ...]) -> frozenset[int]:
-    """The script lines of `steps` and of the steps nested in them."""
-    lines: set[int] = set()
-    for step in steps:
-        lines.add(step.line)
-        lines |= _lines(step.instead)
-        if isinstance(step, Sides):
-            lines |= _lines(step.steps)
-    return frozenset(lines)
 
 
 def _gone(section: Section, leave_out: frozenset[int]) -> bool:
