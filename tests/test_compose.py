@@ -127,7 +127,7 @@ def side_breaks(events: list[tuple[str, str | None, int]]) -> list[str]:
     found = []
     if cues["right"] != cues["left"]:
         found.append(f"sides unbalanced: {dict(cues)} cues")
-    if abs(length["right"] - length["left"]) > 0.03 * max(length.values(), default=0):
+    if abs(length["right"] - length["left"]) > max(3_000, 0.03 * max(length.values(), default=0)):
         found.append(f"sides unbalanced: {dict(length)} ms")
     return found
 
